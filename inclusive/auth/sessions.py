@@ -1,0 +1,90 @@
+"""Server-side login sessions: the cookie holds a random key, the database its digest.
+
+Logging out deletes the row, so a copy of the old cookie no longer works; changing the
+password deletes every other row of the user.
+"""
+
+from __future__ import annotations
+
+import secrets
+from datetime import timedelta
+
+from flask import has_request_context, request, session
+from flask_login import current_user, login_user, logout_user
+from sqlalchemy import delete
+
+from inclusive.auth.models import AuthSession, User, hash_session_key
+from inclusive.extensions import db
+from inclusive.timeutil import utcnow
+
+#: A login lasts at most this long, however active; the cookie itself expires when idle.
+MAX_SESSION_AGE = timedelta(days=14)
+
+
+def start_session(user: User) -> AuthSession:
+    """Create a login session for the user and attach it (its key goes into the cookie)."""
+    key = secrets.token_urlsafe(32)
+    row = AuthSession(
+        id=hash_session_key(key),
+        user=user,
+        ip_address=(request.remote_addr or "")[:45] if has_request_context() else None,
+        user_agent=(request.user_agent.string or "")[:255] if has_request_context() else None,
+    )
+    row.key = key
+    db.session.add(row)
+    user.auth_session = row
+    user.last_login_at = utcnow()
+    return row
+
+
+def load_session(key: str) -> User | None:
+    """Return the active user of a session key, or None when the session is gone or stale."""
+    if not key or len(key) > 100:
+        return None
+    row = db.session.get(AuthSession, hash_session_key(key))
+    if row is None or not row.user.active:
+        return None
+    if utcnow() - row.created_at > MAX_SESSION_AGE:
+        return None
+    row.key = key
+    row.user.auth_session = row
+    return row.user
+
+
+def end_session(user: User) -> None:
+    """Delete the session this request is authenticated by."""
+    if user.auth_session is not None:
+        db.session.execute(delete(AuthSession).where(AuthSession.id == user.auth_session.id))
+        user.auth_session = None
+
+
+def end_other_sessions(user: User) -> int:
+    """Delete every session of the user but the current one; return how many ended."""
+    query = delete(AuthSession).where(AuthSession.user_id == user.id)
+    if user.auth_session is not None:
+        query = query.where(AuthSession.id != user.auth_session.id)
+    return db.session.execute(query).rowcount or 0
+
+
+def _fresh_cookie_session() -> None:
+    # A new cookie session at every login and logout: nothing carries over but the language.
+    language = session.get("lang")
+    session.clear()
+    if language:
+        session["lang"] = language
+
+
+def log_in(user: User) -> None:
+    """Log the user in on this browser with a new session (no session fixation)."""
+    _fresh_cookie_session()
+    start_session(user)
+    login_user(user)
+    session.permanent = True
+
+
+def log_out() -> None:
+    """Log out of this browser; a replayed copy of the old cookie stops working too."""
+    if current_user.is_authenticated:
+        end_session(current_user)
+    logout_user()
+    _fresh_cookie_session()

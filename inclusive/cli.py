@@ -1,0 +1,121 @@
+"""Operator commands: ``flask --app inclusive <command> --help`` explains each."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import click
+from flask import Flask, current_app
+from sqlalchemy import select
+
+from inclusive.auth.services import AccountError, create_user, find_user
+from inclusive.extensions import db
+from inclusive.tenancy.models import Membership, Organization
+from inclusive.tenancy.roles import Role
+from inclusive.tenancy.scope import tenant_scope
+from inclusive.tenancy.services import MembershipError, check_slug
+
+
+def _fail(message: str) -> None:
+    db.session.rollback()
+    raise click.ClickException(message)
+
+
+@click.command("create-org")
+@click.argument("slug")
+@click.option("--name", required=True, help="The organization's name.")
+@click.option("--country", default="PE", show_default=True, help="ISO 3166 country code.")
+@click.option("--language", type=click.Choice(["en", "es", "pt"]), default="es", show_default=True)
+@click.option("--currency", default="PEN", show_default=True, help="ISO 4217 currency code.")
+def create_org_command(slug: str, name: str, country: str, language: str, currency: str) -> None:
+    """Create an organization (tenant) with this SLUG, its web address under /o/."""
+    if len(country) != 2 or not country.isalpha():
+        _fail(f"--country must be a two-letter ISO code, not {country!r}.")
+    if len(currency) != 3 or not currency.isalpha():
+        _fail(f"--currency must be a three-letter ISO code, not {currency!r}.")
+    try:
+        check_slug(slug)
+    except MembershipError as exc:
+        _fail(f"{slug!r}: {exc}")
+    org = Organization(
+        slug=slug,
+        name=name.strip(),
+        country=country.upper(),
+        default_language=language,
+        currency=currency.upper(),
+    )
+    db.session.add(org)
+    db.session.commit()
+    click.echo(f"Created organization {slug} ({name}); add an admin with create-user.")
+
+
+@click.command("create-user")
+@click.argument("email")
+@click.option("--password", help="Needed when the user is new (at least 10 characters).")
+@click.option("--name", help="The user's name (defaults to the part of EMAIL before @).")
+@click.option("--org", "org_slug", required=True, help="Slug of the organization to join.")
+@click.option(
+    "--role", type=click.Choice([r.value for r in Role]), required=True, help="Role in --org."
+)
+def create_user_command(
+    email: str, password: str | None, name: str | None, org_slug: str, role: str
+) -> None:
+    """Create a user, or give an existing one a role in an organization."""
+    org = db.session.scalar(select(Organization).filter_by(slug=org_slug))
+    if org is None:
+        _fail(f"No organization has the slug {org_slug!r}.")
+    user = find_user(email)
+    created = user is None
+    if user is None:
+        if not password:
+            _fail("--password is required for a new user.")
+        if "@" not in email:
+            _fail(f"{email!r} is not an e-mail address.")
+        try:
+            user = create_user(email, name or email.split("@")[0], password, org.default_language)
+        except AccountError as exc:
+            _fail(str(exc))
+    with tenant_scope(org.id):
+        membership = db.session.scalar(select(Membership).filter_by(user_id=user.id))
+        if membership is None:
+            db.session.add(Membership(user_id=user.id, role=role))
+        else:
+            membership.role = role
+        db.session.commit()
+    click.echo(f"{'Created' if created else 'Updated'} {user.email}: {role} of {org_slug}.")
+
+
+@click.command("demo-data")
+def demo_data_command() -> None:
+    """Load the demo organizations and users (running it again changes nothing)."""
+    from inclusive.demo import load_demo_data
+
+    for line in load_demo_data():
+        click.echo(line)
+
+
+@click.command("worker")
+@click.option("--burst", is_flag=True, help="Stop when the queue is empty (tests, cron).")
+@click.option("--simple", is_flag=True, help="Run jobs in this process instead of forking.")
+def worker_command(burst: bool, simple: bool) -> None:
+    """Run an RQ worker (with its scheduler) for the platform's queue."""
+    from rq import SimpleWorker, Worker
+
+    from inclusive.jobs.queue import job_queue
+
+    app: Flask = current_app._get_current_object()
+    queue = job_queue(app)
+    if queue is None:
+        raise click.ClickException("REDIS_URL is not set: there is no queue to work on.")
+    worker_class = SimpleWorker if simple else Worker
+    worker = worker_class([queue], connection=queue.connection)
+    click.echo(f"Worker {os.getpid()} on queue {queue.name!r} ({worker_class.__name__}).")
+    ok = worker.work(burst=burst, with_scheduler=True, logging_level="INFO")
+    sys.exit(0 if ok or burst else 1)
+
+
+def register_commands(app: Flask) -> None:
+    """Add the platform's commands to ``flask``."""
+    for command in (create_org_command, create_user_command, demo_data_command, worker_command):
+        app.cli.add_command(command)

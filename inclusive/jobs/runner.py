@@ -1,0 +1,98 @@
+"""Run one recorded job inside the app and its organization's tenant scope."""
+
+from __future__ import annotations
+
+import logging
+import os
+import traceback
+from contextlib import nullcontext
+
+from flask import Flask, current_app, has_app_context
+
+from inclusive.extensions import db
+from inclusive.jobs.models import JobRecord, JobStatus
+from inclusive.jobs.queue import REGISTRY
+from inclusive.tenancy.scope import tenant_scope
+from inclusive.timeutil import utcnow
+
+log = logging.getLogger(__name__)
+
+_worker_app: Flask | None = None
+_engine_pid: int | None = None
+
+
+def worker_app() -> Flask:
+    """Return the app a job runs in: the current one, or one built once per worker process."""
+    global _worker_app
+    if has_app_context():
+        return current_app._get_current_object()
+    if _worker_app is None:
+        from inclusive import create_app
+
+        _worker_app = create_app()
+    return _worker_app
+
+
+def _fresh_connections_after_fork() -> None:
+    # A forked work horse must not share pooled connections with its parent.
+    global _engine_pid
+    pid = os.getpid()
+    if _engine_pid is not None and _engine_pid != pid:
+        db.engine.dispose(close=False)
+    _engine_pid = pid
+
+
+def run_job(job_id: str) -> None:
+    """RQ's entry point: run the job recorded under ``job_id``; raise if it fails."""
+    app = worker_app()
+    with app.app_context():
+        _fresh_connections_after_fork()
+        _execute(job_id)
+
+
+def run_job_inline(app: Flask, job_id: str) -> None:
+    """Run a job in this process right after the commit that asked for it."""
+    with app.app_context():  # a new app context: a session of its own
+        try:
+            _execute(job_id)
+        except Exception:
+            log.exception("Inline job %s failed (recorded on its row).", job_id)
+        finally:
+            db.session.remove()
+
+
+def _execute(job_id: str) -> None:
+    record = db.session.get(JobRecord, job_id)
+    if record is None:
+        log.warning("Job %s has no row (its transaction rolled back); skipped.", job_id)
+        return
+    if record.status == JobStatus.FINISHED:
+        log.info("Job %s already finished; a duplicate delivery is ignored.", job_id)
+        return
+    func = REGISTRY.get(record.name)
+    if func is None:
+        raise LookupError(f"Job {job_id} names {record.name!r}, which is not registered.")
+    record.status = JobStatus.STARTED
+    record.attempts += 1
+    record.started_at = utcnow()
+    db.session.commit()
+    name, org_id, args = record.name, record.org_id, dict(record.args)
+    try:
+        with tenant_scope(org_id) if org_id is not None else nullcontext():
+            func(**args)
+            db.session.flush()
+        record = db.session.get(JobRecord, job_id)
+        record.status = JobStatus.FINISHED
+        record.finished_at = utcnow()
+        record.error = None
+        db.session.commit()
+    except Exception:
+        db.session.rollback()
+        failed = db.session.get(JobRecord, job_id)
+        if failed is not None:
+            failed.status = JobStatus.FAILED
+            failed.finished_at = utcnow()
+            failed.error = traceback.format_exc(limit=20)[-4000:]
+            db.session.commit()
+        log.warning("Job %s (%s) failed.", job_id, name)
+        raise

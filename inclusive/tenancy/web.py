@@ -1,0 +1,102 @@
+"""The staff entry point: ``/o/<org-slug>/...`` resolves the organization, once.
+
+Every staff blueprint is made by :func:`org_blueprint`. Before any of its views runs, the
+visitor must be logged in (else: sent to log in), must be a member of the organization in
+the URL (else: 404, whether or not it exists), and the organization becomes the tenant
+scope of the request. :func:`requires` then answers 403 to a role without the permission.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from flask import Blueprint, abort, g, session
+from flask_login import current_user
+
+from inclusive.extensions import login_manager
+from inclusive.tenancy.models import Membership, Organization
+from inclusive.tenancy.roles import Permission, role_can
+from inclusive.tenancy.scope import enter_tenant
+from inclusive.tenancy.services import membership_in
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def org_blueprint(name: str, import_name: str, url_prefix: str = "") -> Blueprint:
+    """Create a blueprint whose routes live under ``/o/<org_slug>`` and act for that org."""
+    bp = Blueprint(name, import_name, url_prefix="/o/<org_slug>" + url_prefix)
+    bp.url_value_preprocessor(_take_org_slug)
+    bp.before_request(_enter_organization)
+    bp.url_defaults(_add_org_slug)
+    return bp
+
+
+def _take_org_slug(endpoint: str | None, values: dict[str, Any] | None) -> None:
+    g.org_slug = (values or {}).pop("org_slug", None)
+
+
+def _enter_organization() -> Any:
+    if not current_user.is_authenticated:
+        return login_manager.unauthorized()
+    slug = g.get("org_slug") or ""
+    membership = membership_in(current_user, slug) if len(slug) <= 40 else None
+    if membership is None:
+        abort(404)
+    g.membership = membership
+    g.org = membership.organization
+    enter_tenant(membership.org_id)
+    session["last_org"] = membership.organization.slug
+
+
+def _add_org_slug(endpoint: str, values: dict[str, Any]) -> None:
+    if "org_slug" not in values and "org" in g:
+        values["org_slug"] = g.org.slug
+
+
+def current_org() -> Organization:
+    """The organization of the current staff request."""
+    return g.org
+
+
+def current_membership() -> Membership:
+    """The current user's membership in the organization of the request."""
+    return g.membership
+
+
+def can(permission: Permission) -> bool:
+    """Tell whether the current member has a permission (for templates and views)."""
+    membership = g.get("membership")
+    return membership is not None and role_can(membership.role, permission)
+
+
+def requires(permission: Permission) -> Callable[[F], F]:
+    """Answer 403 unless the current member's role carries the permission."""
+
+    def decorator(view: F) -> F:
+        @functools.wraps(view)
+        def wrapped(*args: Any, **kwargs: Any) -> Any:
+            if not can(permission):
+                abort(403)
+            return view(*args, **kwargs)
+
+        wrapped.required_permission = permission  # type: ignore[attr-defined]
+        return wrapped  # type: ignore[return-value]
+
+    return decorator
+
+
+M = TypeVar("M")
+
+
+def load_or_404(model: type[M], ident: Any) -> M:
+    """Load a tenant row of the organization in scope by id, or answer 404."""
+    from inclusive.extensions import db
+    from inclusive.tenancy.scope import require_org_id
+
+    obj = db.session.get(model, ident)
+    # session.get may return a row already in the identity map: check its owner again.
+    if obj is None or getattr(obj, "org_id", None) != require_org_id():
+        abort(404)
+    return obj
