@@ -25,8 +25,7 @@ $(VENV)/.installed-test: $(VENV)/.installed
 
 # Compiled message catalogues (English, Spanish, Portuguese).
 translations: $(VENV)/.installed
-	@$(BIN)/pybabel compile --use-fuzzy -q -d inclusive/translations 2>/dev/null \
-	  || $(BIN)/pybabel compile -q -d inclusive/translations
+	@$(BIN)/pybabel -q compile -d inclusive/translations
 
 # Migrate, load the demo data, then serve on http://127.0.0.1:$(PORT) (with a worker when REDIS_URL is set).
 run: translations
@@ -59,7 +58,7 @@ format: $(VENV)/.installed-test
 
 # Collect the strings to translate into the catalogues (for translators).
 extract-messages: $(VENV)/.installed
-	$(BIN)/pybabel extract -F babel.cfg -k _l -k lazy_gettext -o inclusive/translations/messages.pot .
+	$(BIN)/pybabel extract --no-location --sort-output -F babel.cfg -k _l -k lazy_gettext -o inclusive/translations/messages.pot .
 	$(BIN)/pybabel update -i inclusive/translations/messages.pot -d inclusive/translations --no-fuzzy-matching
 
 clean:
