@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 from flask import Flask
+from flask.globals import _cv_app
 from flask.testing import FlaskClient
 from redis import Redis
 from redis.exceptions import RedisError
@@ -57,8 +58,11 @@ def base_config(instance: Path) -> dict[str, Any]:
         "MAIL_SERVER": None,
         "MAIL_DIR": str(instance / "mail"),
         "WTF_CSRF_ENABLED": False,
-        "RATELIMIT_ENABLED": False,
+        # Flask-Limiter keeps one global state: every test app uses the same settings.
+        "RATELIMIT_ENABLED": True,
         "RATELIMIT_STORAGE_URI": "memory://",
+        "LOGIN_LIMIT_PER_IP": "20 per minute",
+        "LOGIN_LIMIT_PER_ACCOUNT": "5 per 15 minutes",
         "BASE_URL": "http://testserver.local",
         "SERVER_NAME": None,
     }
@@ -69,9 +73,28 @@ def instance_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("instance")
 
 
+class IsolatedClient(FlaskClient):
+    """A test client whose every request gets its own app context, as in production.
+
+    pytest-flask keeps a request context pushed for the whole test; without this, the
+    client's requests would share its ``g`` (the logged-in user, the organization, the
+    locale) from one request to the next.
+    """
+
+    def open(self, *args: Any, **kwargs: Any) -> Any:
+        kwargs.setdefault("buffered", True)  # the request's contexts end before we return
+        self.preserve_context = False  # pytest-flask's `with client` would keep them alive
+        token = _cv_app.set(None)
+        try:
+            return super().open(*args, **kwargs)
+        finally:
+            _cv_app.reset(token)
+
+
 @pytest.fixture(scope="session")
 def app(instance_dir: Path) -> Iterator[Flask]:
     app = create_app(base_config(instance_dir))
+    app.test_client_class = IsolatedClient
     with app.app_context():
         db.drop_all()
         db.create_all()
@@ -108,8 +131,7 @@ def _transaction(request: pytest.FixtureRequest, app: Flask) -> Iterator[None]:
             outer.rollback()
             connection.close()
             engines[None] = engine
-            if app.config.get("RATELIMIT_ENABLED", True):
-                limiter.reset()
+            limiter.reset()
 
 
 def truncate_all(app: Flask) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
-from wtforms import EmailField, PasswordField, SelectField, StringField
+from wtforms import EmailField, PasswordField, SelectChoice, SelectField, StringField
 from wtforms.validators import Email, EqualTo, InputRequired, Length, Optional
 
 from inclusive.choices import language_choices
@@ -61,6 +61,6 @@ class ChangePasswordForm(NewPasswordMixin, FlaskForm):
 class ProfileForm(PersonMixin, FlaskForm):
     locale = SelectField(
         _l("Language"),
-        choices=[("", _l("As my browser prefers")), *language_choices()],
+        choices=[SelectChoice("", _l("As my browser prefers")), *language_choices()],
         validators=[Optional()],
     )

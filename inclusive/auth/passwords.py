@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import re
 from collections.abc import Iterable
 
 from argon2 import PasswordHasher
@@ -51,11 +52,22 @@ def password_problem(password: str, user_inputs: Iterable[str] = ()) -> str | No
     if len(password) > MAX_LENGTH:
         return _("Use at most %(n)d characters.", n=MAX_LENGTH)
     inputs = [part for value in user_inputs if value for part in _words(value)]
+    if _mostly_personal(password, inputs):
+        return _("Do not build the password from your name or e-mail address.")
     if zxcvbn(password[:100], user_inputs=inputs)["score"] < MIN_STRENGTH:
         return _(
             "This password is too common or too easy to guess. Try a few unrelated words together."
         )
     return None
+
+
+def _mostly_personal(password: str, words: list[str]) -> bool:
+    # zxcvbn forgives "name + year"; we do not: strip the user's own words and see what is left.
+    letters = original = re.sub(r"[^a-z]", "", password.lower())
+    for word in sorted({re.sub(r"[^a-z]", "", w) for w in words}, key=len, reverse=True):
+        if len(word) >= 3:
+            letters = letters.replace(word, "")
+    return letters != original and len(letters) < 4
 
 
 def _words(value: str) -> list[str]:

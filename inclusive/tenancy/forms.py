@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
-from wtforms import EmailField, SelectField, StringField
+from wtforms import EmailField, SelectChoice, SelectField, StringField
 from wtforms.validators import Email, InputRequired, Length, Optional
 
 from inclusive.auth.forms import AccountMixin, NewPasswordMixin, PersonMixin
@@ -12,8 +12,8 @@ from inclusive.choices import country_choices, currency_choices, language_choice
 from inclusive.tenancy.roles import ROLE_LABELS
 
 
-def role_choices() -> list[tuple[str, str]]:
-    return [(role.value, label) for role, label in ROLE_LABELS.items()]
+def role_choices() -> list[SelectChoice]:
+    return [SelectChoice(role.value, label) for role, label in ROLE_LABELS.items()]
 
 
 class OrganizationFieldsMixin:
@@ -23,8 +23,8 @@ class OrganizationFieldsMixin:
     currency = SelectField(_l("Currency"), validators=[InputRequired()])
 
     def fill_choices(self) -> None:
-        self.country.choices = [("", "—"), *country_choices()]
-        self.currency.choices = [("", "—"), *currency_choices()]
+        self.country.choices = [SelectChoice("", "—"), *country_choices()]
+        self.currency.choices = [SelectChoice("", "—"), *currency_choices()]
 
 
 class NewOrganizationForm(OrganizationFieldsMixin, FlaskForm):
