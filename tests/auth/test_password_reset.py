@@ -36,7 +36,10 @@ def test_reset_by_email_then_the_link_is_used_up(client, mail_dir):
     reused = client.get(path)
     assert reused.status_code == 400
     assert "no longer works" in reused.text or "ya no funciona" in reused.text
-    assert client.post("/login", data={"email": user.email, "password": NEW_PASSWORD}).status_code == 302
+    assert (
+        client.post("/login", data={"email": user.email, "password": NEW_PASSWORD}).status_code
+        == 302
+    )
 
 
 def test_reset_ends_every_session(client, login, mail_dir):
@@ -54,7 +57,9 @@ def test_reset_ends_every_session(client, login, mail_dir):
 
 
 def test_unknown_address_gets_the_same_answer_and_no_mail(client, mail_dir):
-    response = client.post("/password/forgot", data={"email": "ghost@example.org"}, follow_redirects=True)
+    response = client.post(
+        "/password/forgot", data={"email": "ghost@example.org"}, follow_redirects=True
+    )
     assert "If an account uses that address" in response.text
     assert not list(mail_dir.glob("*.eml"))
 
@@ -66,7 +71,10 @@ def test_expired_link_is_refused(app, client, mail_dir):
     app.config["PASSWORD_RESET_MAX_AGE"] = -1
     try:
         assert client.get(path).status_code == 400
-        assert client.post(path, data={"password": NEW_PASSWORD, "confirm": NEW_PASSWORD}).status_code == 400
+        assert (
+            client.post(path, data={"password": NEW_PASSWORD, "confirm": NEW_PASSWORD}).status_code
+            == 400
+        )
     finally:
         app.config["PASSWORD_RESET_MAX_AGE"] = 3600
 
