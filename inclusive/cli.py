@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import sys
 
 import click
 from flask import Flask, current_app
@@ -111,8 +110,7 @@ def worker_command(burst: bool, simple: bool) -> None:
     worker_class = SimpleWorker if simple else Worker
     worker = worker_class([queue], connection=queue.connection)
     click.echo(f"Worker {os.getpid()} on queue {queue.name!r} ({worker_class.__name__}).")
-    ok = worker.work(burst=burst, with_scheduler=True, logging_level="INFO")
-    sys.exit(0 if ok or burst else 1)
+    worker.work(burst=burst, with_scheduler=True, logging_level="INFO")
 
 
 def register_commands(app: Flask) -> None:
