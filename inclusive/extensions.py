@@ -9,7 +9,7 @@ from flask_login import LoginManager
 from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
 from flask_wtf.csrf import CSRFProtect
-from sqlalchemy import MetaData
+from sqlalchemy import DDL, MetaData, event
 from sqlalchemy.orm import DeclarativeBase
 
 # Constraint names that Alembic can find again on SQLite and PostgreSQL alike.
@@ -25,6 +25,13 @@ NAMING_CONVENTION = {
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
 
+
+# Trigram indexes (name search) need this extension on PostgreSQL; migrations create it too.
+event.listen(
+    Base.metadata,
+    "before_create",
+    DDL("CREATE EXTENSION IF NOT EXISTS pg_trgm").execute_if(dialect="postgresql"),
+)
 
 db = SQLAlchemy(model_class=Base)
 migrate = Migrate()

@@ -1,7 +1,32 @@
 """Import every model so that Alembic and create_all see the whole schema."""
 
+from inclusive.audit.models import AuditEvent
 from inclusive.auth.models import AuthSession, User
+from inclusive.impact.models import EconomicSnapshot, OfftakePurchase, ViabilityAssessment
 from inclusive.jobs.models import JobRecord
+from inclusive.milestones.models import Enrollment, Evidence, Milestone
+from inclusive.producers.models import ImportBatch, Producer, ProducerSector
+from inclusive.programs.models import Program, ProgramOfficer, TemplateStep
 from inclusive.tenancy.models import Invitation, Membership, Organization
 
-__all__ = ["AuthSession", "Invitation", "JobRecord", "Membership", "Organization", "User"]
+__all__ = [
+    "AuditEvent",
+    "AuthSession",
+    "EconomicSnapshot",
+    "Enrollment",
+    "Evidence",
+    "ImportBatch",
+    "Invitation",
+    "JobRecord",
+    "Membership",
+    "Milestone",
+    "OfftakePurchase",
+    "Organization",
+    "Producer",
+    "ProducerSector",
+    "Program",
+    "ProgramOfficer",
+    "TemplateStep",
+    "User",
+    "ViabilityAssessment",
+]
