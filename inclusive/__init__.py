@@ -119,10 +119,21 @@ def _register_blueprints(app: Flask) -> None:
     app.register_blueprint(auth_bp)
     app.register_blueprint(invitations_bp)
     app.register_blueprint(org_bp)
+    for blueprint in _workspace_blueprints():
+        app.register_blueprint(blueprint)
     if app.config["ENV_NAME"] != "production" and not app.config.get("MAIL_SERVER"):
         from inclusive.dev.views import bp as dev_bp
 
         app.register_blueprint(dev_bp)
+
+
+def _workspace_blueprints() -> list[Any]:
+    from inclusive.milestones.views import bp as plans_bp
+    from inclusive.producers.import_views import bp as imports_bp
+    from inclusive.producers.views import bp as producers_bp
+    from inclusive.programs.views import bp as programs_bp
+
+    return [programs_bp, producers_bp, plans_bp, imports_bp]
 
 
 def _register_template_helpers(app: Flask) -> None:
@@ -138,6 +149,9 @@ def _register_template_helpers(app: Flask) -> None:
             g.my_memberships = memberships_of(current_user) if current_user.is_authenticated else []
         return g.my_memberships
 
+    from inclusive.presentation import register_presentation
+
+    register_presentation(app)
     app.jinja_env.globals.update(
         get_locale=get_locale,
         can=can,

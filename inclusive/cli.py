@@ -102,18 +102,50 @@ def worker_command(burst: bool, simple: bool) -> None:
     from rq import SimpleWorker, Worker
 
     from inclusive.jobs.queue import job_queue
+    from inclusive.jobs.runner import forget_inherited_connections
+    from inclusive.jobs.sweeper import sweep_jobs
 
     app: Flask = current_app._get_current_object()
     queue = job_queue(app)
     if queue is None:
         raise click.ClickException("REDIS_URL is not set: there is no queue to work on.")
+    resent = sweep_jobs(app)
+    if resent:
+        click.echo(f"Sent {resent} job(s) left queued (Redis was down or flushed).")
+    os.register_at_fork(after_in_child=lambda: forget_inherited_connections(app))
     worker_class = SimpleWorker if simple else Worker
     worker = worker_class([queue], connection=queue.connection)
     click.echo(f"Worker {os.getpid()} on queue {queue.name!r} ({worker_class.__name__}).")
     worker.work(burst=burst, with_scheduler=True, logging_level="INFO")
 
 
+@click.command("jobs-sweep")
+@click.option("--older-than", default=300, show_default=True, help="Seconds a job may wait.")
+def jobs_sweep_command(older_than: int) -> None:
+    """Send again the jobs whose rows are still queued (run from cron every few minutes)."""
+    from inclusive.jobs.sweeper import sweep_jobs
+
+    click.echo(f"Sent {sweep_jobs(current_app._get_current_object(), older_than)} job(s).")
+
+
+@click.command("sweep-risk")
+def sweep_risk_command() -> None:
+    """Ask for the daily at-risk sweep of every organization (run from cron daily)."""
+    from inclusive.milestones.jobs import enqueue_risk_sweeps
+
+    count = enqueue_risk_sweeps()
+    db.session.commit()
+    click.echo(f"At-risk sweep asked for {count} organization(s).")
+
+
 def register_commands(app: Flask) -> None:
     """Add the platform's commands to ``flask``."""
-    for command in (create_org_command, create_user_command, demo_data_command, worker_command):
+    for command in (
+        create_org_command,
+        create_user_command,
+        demo_data_command,
+        worker_command,
+        jobs_sweep_command,
+        sweep_risk_command,
+    ):
         app.cli.add_command(command)

@@ -82,6 +82,15 @@ def load_demo_data() -> Iterator[str]:
         email, name, role = COORDINATOR
         _member(org, _user(email, name, "es", password_hash), role)
     logins.append((COORDINATOR[0], "andes + sertao", COORDINATOR[2].value))
+    db.session.flush()
+    from inclusive.demo_workspace import load_workspace
+
+    for spec in ORGANIZATIONS:
+        org = db.session.scalar(select(Organization).filter_by(slug=spec["slug"]))
+        officer = db.session.scalar(select(User).filter_by(email=f"officer@{spec['slug']}.example"))
+        manager = db.session.scalar(select(User).filter_by(email=f"manager@{spec['slug']}.example"))
+        with tenant_scope(org.id):
+            load_workspace(org, officer, manager)
     db.session.commit()
     yield f"Demo logins (password for all: {DEMO_PASSWORD}):"
     for email, org_slug, role in logins:

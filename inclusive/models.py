@@ -6,7 +6,7 @@ from inclusive.impact.models import EconomicSnapshot, OfftakePurchase, Viability
 from inclusive.jobs.models import JobRecord
 from inclusive.milestones.models import Enrollment, Evidence, Milestone
 from inclusive.producers.models import ImportBatch, Producer, ProducerSector
-from inclusive.programs.models import Program, ProgramOfficer, TemplateStep
+from inclusive.programs.models import Program, ProgramOfficer, ProgramStateCount, TemplateStep
 from inclusive.tenancy.models import Invitation, Membership, Organization
 
 __all__ = [
@@ -26,6 +26,7 @@ __all__ = [
     "ProducerSector",
     "Program",
     "ProgramOfficer",
+    "ProgramStateCount",
     "TemplateStep",
     "User",
     "ViabilityAssessment",

@@ -10,6 +10,9 @@ from factory.alchemy import SQLAlchemyModelFactory
 from inclusive.auth.models import User
 from inclusive.auth.passwords import hash_password
 from inclusive.extensions import db
+from inclusive.milestones.models import Enrollment
+from inclusive.producers.models import Producer
+from inclusive.programs.models import Program, ProgramKind
 from inclusive.tenancy.models import Invitation, Membership, Organization
 
 #: The password every factory user has.
@@ -73,3 +76,34 @@ class InvitationFactory(BaseFactory):
     email = factory.Sequence(lambda n: f"invitee{n}@example.org")
     role = "field_officer"
     language = "en"
+
+
+class ProducerFactory(BaseFactory):
+    """Create inside ``tenant_scope(organization.id)``."""
+
+    class Meta:
+        model = Producer
+
+    kind = "individual"
+    name = factory.Sequence(lambda n: f"Producer {n}")
+    name_key = factory.LazyAttribute(lambda o: o.name.lower())
+    national_id = factory.Sequence(lambda n: f"ID{n:08d}")
+    phone = factory.Sequence(lambda n: f"+519{n:08d}")
+    region = "Cusco"
+    municipality = "Urubamba"
+
+
+def make_program(org: Organization, kind: str = "supplier_program", **fields) -> Program:
+    """A program with its default template (inside the organization's scope)."""
+    from inclusive.programs.services import create_program
+
+    fields.setdefault("name", "Quinoa suppliers")
+    return create_program(org, ProgramKind(kind), **fields)
+
+
+def make_enrollment(program: Program, producer: Producer, on=None) -> Enrollment:
+    """An enrollment with its milestone plan (inside the organization's scope)."""
+    from inclusive.milestones.services import enroll
+
+    created, _skipped = enroll(program, [producer.id], on=on)
+    return created[0]

@@ -79,8 +79,7 @@ def login() -> Any:
             return response
         g.login_failed = True
         form.password.errors = [_("The e-mail or password is not correct.")]
-    status = 401 if g.get("login_failed") else 200
-    return render_template("auth/login.html", form=form), status
+    return render_template("auth/login.html", form=form)
 
 
 @bp.route("/logout", methods=["POST"])
@@ -128,10 +127,12 @@ def signup() -> Any:
                 log_in(user)
         except (AccountError, MembershipError) as exc:
             db.session.rollback()
-            field = getattr(form, exc.field or "", None) or form.org_name
-            if exc.field == "slug" and not form.slug.data:
+            errors = getattr(exc, "errors", None) or {exc.field or "org_name": str(exc)}
+            for name, message in errors.items():
+                field = getattr(form, name, None) or form.org_name
+                field.errors = [*field.errors, message]
+            if "slug" in errors and not form.slug.data:
                 form.slug.data = slug
-            field.errors = [*field.errors, str(exc)]
         else:
             db.session.commit()
             flash(_("Welcome! %(org)s is ready.", org=org.name), "success")

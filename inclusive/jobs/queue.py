@@ -96,11 +96,13 @@ def send_to_queue(app: Flask, job_ids: list[str]) -> None:
                 for job_id in job_ids
             ]
         )
-    except Exception:  # Redis down: the rows stay queued and the sweeper sends them again
+    except Exception:  # Redis down: the rows stay queued; `flask jobs-sweep` sends them again
         log.exception("Could not send %d job(s) to Redis; they stay queued.", len(job_ids))
 
 
 def _after_commit(session: Session) -> None:
+    if session.in_nested_transaction():
+        return  # a SAVEPOINT was released: the transaction itself has not committed yet
     pending = session.info.pop(_PENDING, None)
     if not pending:
         return

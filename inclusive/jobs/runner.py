@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import logging
-import os
 import traceback
-from contextlib import nullcontext
 
 from flask import Flask, current_app, has_app_context
 
@@ -18,7 +16,6 @@ from inclusive.timeutil import utcnow
 log = logging.getLogger(__name__)
 
 _worker_app: Flask | None = None
-_engine_pid: int | None = None
 
 
 def worker_app() -> Flask:
@@ -33,20 +30,16 @@ def worker_app() -> Flask:
     return _worker_app
 
 
-def _fresh_connections_after_fork() -> None:
-    # A forked work horse must not share pooled connections with its parent.
-    global _engine_pid
-    pid = os.getpid()
-    if _engine_pid is not None and _engine_pid != pid:
+def forget_inherited_connections(app: Flask) -> None:
+    """After a fork: never use the parent's pooled connections (called in the child)."""
+    with app.app_context():
         db.engine.dispose(close=False)
-    _engine_pid = pid
 
 
 def run_job(job_id: str) -> None:
     """RQ's entry point: run the job recorded under ``job_id``; raise if it fails."""
     app = worker_app()
     with app.app_context():
-        _fresh_connections_after_fork()
         _execute(job_id)
 
 
@@ -78,7 +71,7 @@ def _execute(job_id: str) -> None:
     db.session.commit()
     name, org_id, args = record.name, record.org_id, dict(record.args)
     try:
-        with tenant_scope(org_id) if org_id is not None else nullcontext():
+        with tenant_scope(org_id):  # None: a platform job, with no organization in scope
             func(**args)
             db.session.flush()
         record = db.session.get(JobRecord, job_id)

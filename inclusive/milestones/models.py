@@ -59,7 +59,8 @@ class Enrollment(TenantMixin, db.Model):
         UniqueConstraint("program_id", "producer_id"),
         CheckConstraint(_in("state", EnrollmentState), name="state"),
         CheckConstraint("progress BETWEEN 0 AND 100", name="progress"),
-        Index("ix_enrollments_org_program_state", "org_id", "program_id", "state"),
+        Index("ix_enrollments_org_program_state", "org_id", "program_id", "state", "id"),
+        Index("ix_enrollments_org_program_id", "org_id", "program_id", "id"),
         Index("ix_enrollments_org_producer", "org_id", "producer_id"),
         Index(
             "ix_enrollments_org_risk",

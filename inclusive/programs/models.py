@@ -125,7 +125,26 @@ class TemplateStep(TenantMixin, db.Model):
     offset_days: Mapped[int]
     weight: Mapped[int] = mapped_column(default=1)
     evidence_required: Mapped[bool] = mapped_column(default=False)
+    # Milestones of this step in live and graduated plans, and how many are done: kept by
+    # the plan services in the same transaction, so the program page reads, never counts.
+    plans_total: Mapped[int] = mapped_column(default=0)
+    plans_done: Mapped[int] = mapped_column(default=0)
 
     program: Mapped[Program] = relationship(
         foreign_keys="TemplateStep.program_id", overlaps="steps", viewonly=True
     )
+
+
+class ProgramStateCount(TenantMixin, db.Model):
+    """How many enrollments of a program are in a state (kept by the plan services)."""
+
+    __tablename__ = "program_state_counts"
+    __table_args__ = (
+        tenant_fk("program_id", "programs"),
+        UniqueConstraint("program_id", "state"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    program_id: Mapped[int]
+    state: Mapped[str] = mapped_column(String(12))
+    n: Mapped[int] = mapped_column(default=0)

@@ -30,12 +30,25 @@ class Permission(StrEnum):
     VIEW = "org.view"
     MANAGE_MEMBERS = "members.manage"
     MANAGE_ORGANIZATION = "org.manage"
+    MANAGE_PROGRAMS = "programs.manage"  # programs, templates, officers, enrollments
+    MANAGE_PRODUCERS = "producers.manage"  # the registry and its imports
+    VERIFY = "milestones.verify"  # verify or waive milestones
+    # Record progress, evidence and figures: field officers only for their programs.
+    RECORD = "progress.record"
 
 
 ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
     Role.ADMIN: frozenset(Permission),
-    Role.PROGRAM_MANAGER: frozenset({Permission.VIEW}),
-    Role.FIELD_OFFICER: frozenset({Permission.VIEW}),
+    Role.PROGRAM_MANAGER: frozenset(
+        {
+            Permission.VIEW,
+            Permission.MANAGE_PROGRAMS,
+            Permission.MANAGE_PRODUCERS,
+            Permission.VERIFY,
+            Permission.RECORD,
+        }
+    ),
+    Role.FIELD_OFFICER: frozenset({Permission.VIEW, Permission.RECORD}),
     Role.VIEWER: frozenset({Permission.VIEW}),
 }
 

@@ -64,8 +64,8 @@ def enter_tenant(org_id: int | None) -> None:
 
 
 @contextmanager
-def tenant_scope(org_id: int) -> Iterator[None]:
-    """Act for one organization inside the block (jobs, commands, tests)."""
+def tenant_scope(org_id: int | None) -> Iterator[None]:
+    """Act for one organization inside the block (None: for none; jobs, commands, tests)."""
     token = _current_org_id.set(org_id)
     try:
         yield

@@ -34,6 +34,14 @@ class MembershipError(ValueError):
         self.field = field
 
 
+class SignUpError(MembershipError):
+    """Sign-up refused; ``errors`` maps each refused field to its message."""
+
+    def __init__(self, errors: dict[str, str]) -> None:
+        super().__init__("; ".join(errors.values()), next(iter(errors)))
+        self.errors = errors
+
+
 def slugify(name: str) -> str:
     """Suggest a URL slug for an organization name."""
     import unicodedata
@@ -87,8 +95,22 @@ def sign_up(
     language: str,
     currency: str,
 ) -> tuple[User, Organization]:
-    """Create a user and their organization together, or neither."""
-    check_slug(slug.strip().lower())
+    """Create a user and their organization together, or neither (every problem at once)."""
+    from inclusive.auth.passwords import password_problem
+    from inclusive.auth.services import find_user
+
+    errors: dict[str, str] = {}
+    try:
+        check_slug(slug.strip().lower())
+    except MembershipError as exc:
+        errors["slug"] = str(exc)
+    if find_user(email) is not None:
+        errors["email"] = _("An account with this e-mail address already exists.")
+    problem = password_problem(password, [email, name])
+    if problem:
+        errors["password"] = problem
+    if errors:
+        raise SignUpError(errors)
     user = create_user(email, name, password, locale)
     org = create_organization(
         name=org_name, slug=slug, country=country, language=language, currency=currency, admin=user

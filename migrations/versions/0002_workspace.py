@@ -1,8 +1,8 @@
-"""programs, producers, enrollments, milestones, impact, audit, imports
+"""workspace: programs, producers, enrollments, milestones, impact, audit, imports
 
 Revision ID: 0002_workspace
 Revises: 0001_foundation
-Create Date: 2026-11-28 08:28:52.703420
+Create Date: 2026-11-28 08:41:39.897991
 
 """
 from alembic import op
@@ -178,7 +178,8 @@ def upgrade():
     with op.batch_alter_table('enrollments', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_enrollments_org_id'), ['org_id'], unique=False)
         batch_op.create_index('ix_enrollments_org_producer', ['org_id', 'producer_id'], unique=False)
-        batch_op.create_index('ix_enrollments_org_program_state', ['org_id', 'program_id', 'state'], unique=False)
+        batch_op.create_index('ix_enrollments_org_program_id', ['org_id', 'program_id', 'id'], unique=False)
+        batch_op.create_index('ix_enrollments_org_program_state', ['org_id', 'program_id', 'state', 'id'], unique=False)
         batch_op.create_index('ix_enrollments_org_risk', ['org_id', 'at_risk', 'program_id'], unique=False, sqlite_where=sa.text('at_risk'), postgresql_where=sa.text('at_risk'))
 
     op.create_table('offtake_purchases',
@@ -239,6 +240,20 @@ def upgrade():
         batch_op.create_index(batch_op.f('ix_program_officers_org_id'), ['org_id'], unique=False)
         batch_op.create_index('ix_program_officers_org_user', ['org_id', 'user_id'], unique=False)
 
+    op.create_table('program_state_counts',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('program_id', sa.Integer(), nullable=False),
+    sa.Column('state', sa.String(length=12), nullable=False),
+    sa.Column('n', sa.Integer(), nullable=False),
+    sa.Column('org_id', sa.Integer(), nullable=False),
+    sa.ForeignKeyConstraint(['org_id', 'program_id'], ['programs.org_id', 'programs.id'], name=op.f('fk_program_state_counts_org_id_program_id_programs'), ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['org_id'], ['organizations.id'], name=op.f('fk_program_state_counts_org_id_organizations'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_program_state_counts')),
+    sa.UniqueConstraint('program_id', 'state', name=op.f('uq_program_state_counts_program_id_state'))
+    )
+    with op.batch_alter_table('program_state_counts', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_program_state_counts_org_id'), ['org_id'], unique=False)
+
     op.create_table('template_steps',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('program_id', sa.Integer(), nullable=False),
@@ -247,6 +262,8 @@ def upgrade():
     sa.Column('offset_days', sa.Integer(), nullable=False),
     sa.Column('weight', sa.Integer(), nullable=False),
     sa.Column('evidence_required', sa.Boolean(), nullable=False),
+    sa.Column('plans_total', sa.Integer(), nullable=False),
+    sa.Column('plans_done', sa.Integer(), nullable=False),
     sa.Column('org_id', sa.Integer(), nullable=False),
     sa.CheckConstraint('offset_days >= 0', name=op.f('ck_template_steps_offset')),
     sa.CheckConstraint('weight > 0', name=op.f('ck_template_steps_weight')),
@@ -373,6 +390,10 @@ def downgrade():
         batch_op.drop_index(batch_op.f('ix_template_steps_org_id'))
 
     op.drop_table('template_steps')
+    with op.batch_alter_table('program_state_counts', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_program_state_counts_org_id'))
+
+    op.drop_table('program_state_counts')
     with op.batch_alter_table('program_officers', schema=None) as batch_op:
         batch_op.drop_index('ix_program_officers_org_user')
         batch_op.drop_index(batch_op.f('ix_program_officers_org_id'))
@@ -392,6 +413,7 @@ def downgrade():
     with op.batch_alter_table('enrollments', schema=None) as batch_op:
         batch_op.drop_index('ix_enrollments_org_risk', sqlite_where=sa.text('at_risk'), postgresql_where=sa.text('at_risk'))
         batch_op.drop_index('ix_enrollments_org_program_state')
+        batch_op.drop_index('ix_enrollments_org_program_id')
         batch_op.drop_index('ix_enrollments_org_producer')
         batch_op.drop_index(batch_op.f('ix_enrollments_org_id'))
 

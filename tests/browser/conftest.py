@@ -19,16 +19,23 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from email.message import EmailMessage
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 from flask import Flask
-from playwright.sync_api import Browser, BrowserContext, ConsoleMessage, Error, Page
-from playwright.sync_api import sync_playwright
+from playwright.sync_api import (
+    Browser,
+    BrowserContext,
+    ConsoleMessage,
+    Error,
+    Page,
+    sync_playwright,
+)
 from werkzeug.serving import make_server
 
 from inclusive import create_app
-from inclusive.extensions import db
+from inclusive.extensions import db, limiter
 from tests.conftest import base_config, need
 
 CHROMIUM = "/usr/bin/chromium"
@@ -79,6 +86,8 @@ def live_server(
         "MAIL_DIR": str(mail_dir),
     }
     live = create_app(config)
+    # Flask-Limiter's state is global: start from empty counts, and leave none behind.
+    limiter.reset()
     server = make_server("127.0.0.1", 0, live, threaded=True)
     thread = threading.Thread(target=server.serve_forever, name="live-server", daemon=True)
     thread.start()
@@ -91,6 +100,7 @@ def live_server(
         with live.app_context():
             db.session.remove()
             db.engine.dispose()
+        limiter.reset()
 
 
 @pytest.fixture(scope="session")
@@ -117,7 +127,10 @@ def console_errors() -> list[str]:
 def new_context(
     browser: Browser, live_server: LiveServer, console_errors: list[str]
 ) -> Iterator[Callable[..., BrowserContext]]:
-    """Open fresh browser contexts on the live server (closed at the end of the test)."""
+    """Open browser contexts on the live server, closed at the end of the test.
+
+    ``new_context(width=360, height=780)``; other keywords go to ``browser.new_context``.
+    """
     contexts: list[BrowserContext] = []
 
     def record_console(message: ConsoleMessage) -> None:
@@ -137,12 +150,14 @@ def new_context(
         page.on("console", record_console)
         page.on("pageerror", record_page_error)
 
-    def open_context(width: int = 1280, height: int = 800) -> BrowserContext:
-        context = browser.new_context(
-            base_url=live_server.url,
-            viewport={"width": width, "height": height},
-            locale="en-US",
-        )
+    def open_context(width: int = 1280, height: int = 800, **options: Any) -> BrowserContext:
+        settings = {
+            "base_url": live_server.url,
+            "viewport": {"width": width, "height": height},
+            "locale": "en-US",
+            **options,
+        }
+        context = browser.new_context(**settings)
         context.set_default_timeout(TIMEOUT_MS)
         context.set_default_navigation_timeout(TIMEOUT_MS)
         context.on("page", on_page)

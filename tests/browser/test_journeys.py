@@ -9,9 +9,10 @@ from pathlib import Path
 
 import pytest
 from flask import Flask
-from playwright.sync_api import BrowserContext, Page, expect
+from playwright.sync_api import BrowserContext, Locator, Page, expect
 
 from inclusive.extensions import db
+from inclusive.tenancy.models import Organization
 from inclusive.tenancy.scope import tenant_scope
 from tests import factories
 from tests.browser.conftest import LiveServer, Mailbox
@@ -34,7 +35,10 @@ class Seeded:
 
 @pytest.fixture
 def seeded_admin(app: Flask, live_server: LiveServer) -> Seeded:
-    """An organization with an administrator and two colleagues, committed for the server."""
+    """An organization with an administrator and two colleagues, committed for the server.
+
+    (Asking for ``live_server`` also checks that the test is marked ``committed``.)
+    """
     with app.app_context():
         org = factories.OrganizationFactory(
             name="Andes Coffee Growers", slug="andes", default_language="en"
@@ -43,14 +47,35 @@ def seeded_admin(app: Flask, live_server: LiveServer) -> Seeded:
         with tenant_scope(org.id):
             factories.MembershipFactory(user=admin, organization=org, role="admin")
             for name, email, role in [
-                ("Bartolomé Mamani Huanca", "bartolome.mamani.huanca@cooperativa.example", "viewer"),
+                ("Bartolomé Mamani Huanca", "bartolome@andes.example", "viewer"),
                 ("Carla Rojas", "carla@andes.example", "field_officer"),
             ]:
                 person = factories.UserFactory(name=name, email=email)
                 factories.MembershipFactory(user=person, organization=org, role=role)
+            factories.InvitationFactory(
+                organization=org, email="diego@andes.example", invited_by_id=admin.id
+            )
         db.session.commit()
         db.session.remove()
     return Seeded("Andes Coffee Growers", "andes", "ana@andes.example", factories.PASSWORD)
+
+
+LONG_MEMBER_EMAIL = "bartolome.mamani.huanca@cooperativa-agraria.example"
+LONG_INVITEE_EMAIL = "maria.fernanda.quispe@asociacion-de-productores.example"
+
+
+@pytest.fixture
+def long_addresses(app: Flask, seeded_admin: Seeded) -> Seeded:
+    """Long e-mail addresses, as institutions hand out: a member's and an invitee's."""
+    with app.app_context():
+        org = db.session.scalars(db.select(Organization).filter_by(slug=seeded_admin.slug)).one()
+        with tenant_scope(org.id):
+            person = factories.UserFactory(name="Bartolomé Mamani", email=LONG_MEMBER_EMAIL)
+            factories.MembershipFactory(user=person, organization=org, role="viewer")
+            factories.InvitationFactory(organization=org, email=LONG_INVITEE_EMAIL)
+        db.session.commit()
+        db.session.remove()
+    return seeded_admin
 
 
 def log_in(page: Page, email: str, password: str) -> None:
@@ -138,7 +163,8 @@ def test_sign_up_invite_join_and_switch_organizations(
     expect(page.locator(".lead")).to_contain_text("Welcome, Tomás Flores. You are Field officer")
     # A field officer sees no Settings link.
     nav = page.get_by_role("navigation", name="Organization")
-    expect(nav.get_by_role("link")).to_have_text(["Home", "Members"])
+    expect(nav.get_by_role("link", name="Members")).to_be_visible()
+    expect(nav.get_by_role("link", name="Settings")).to_have_count(0)
     snap(page, "07-colleague-joined")
 
     # Logs out, then in again with e-mail and password.
@@ -196,12 +222,13 @@ def test_pages_fit_a_360_px_wide_screen(
 
     log_in(page, seeded_admin.email, seeded_admin.password)
     expect(page).to_have_url(re.compile(rf"/o/{seeded_admin.slug}/$"))
+    expect(page.get_by_role("heading", level=1)).to_have_text(seeded_admin.org_name)
     assert_no_horizontal_scroll(page, 360)
     snap(page, "03-org-home")
 
     page.goto(f"/o/{seeded_admin.slug}/members")
     expect(page.get_by_role("heading", level=1)).to_have_text("Members")
-    expect(page.get_by_text("bartolome.mamani.huanca@cooperativa.example")).to_be_visible()
+    expect(page.get_by_role("row")).to_have_count(4)  # the header and three members
     assert_no_horizontal_scroll(page, 360)
     snap(page, "04-members")
 
@@ -214,51 +241,110 @@ def test_pages_fit_a_360_px_wide_screen(
         summary.click()  # closed again, so it covers nothing
 
 
-def test_errors_are_shown_next_to_the_fields_and_keep_what_was_typed(
+def test_long_email_addresses_fit_a_360_px_wide_screen(
+    new_context: Callable[..., BrowserContext], long_addresses: Seeded, snap: Snap
+) -> None:
+    page = new_context(width=360, height=780).new_page()
+    log_in(page, long_addresses.email, long_addresses.password)
+    page.goto(f"/o/{long_addresses.slug}/members")
+    expect(page.get_by_text(LONG_MEMBER_EMAIL)).to_be_visible()
+    expect(page.get_by_text(LONG_INVITEE_EMAIL)).to_be_visible()
+    snap(page, "01-members")
+    assert_no_horizontal_scroll(page, 360)
+    # Nor does anything hide behind a scroll bar inside the page (the members table).
+    overflowing = page.evaluate(
+        """[...document.querySelectorAll('main *')]
+            .filter(e => e.scrollWidth > e.clientWidth + 1
+                         && ['auto', 'scroll'].includes(getComputedStyle(e).overflowX))
+            .map(e => e.className || e.tagName)"""
+    )
+    assert overflowing == [], f"content scrolls sideways inside: {overflowing}"
+
+
+def test_a_failed_login_shows_one_generic_error_and_keeps_the_email(
     page: Page, seeded_admin: Seeded, snap: Snap
 ) -> None:
-    # A failed login: one generic message, whether the e-mail is known or not.
-    for email in (seeded_admin.email, "nobody@andes.example"):
+    # The same single message whether the e-mail belongs to an account or not.
+    for step, email in (
+        ("01-wrong-password", seeded_admin.email),
+        ("02-unknown-email", "nobody@andes.example"),
+    ):
         log_in(page, email, "not-the-password-at-all")
         expect(page).to_have_url(re.compile(r"/login$"))
-        errors = page.locator(".error, .flash-error")
+        errors = page.locator(".error, .flash-error, [role=alert]")
         expect(errors).to_have_count(1)
         expect(errors).to_have_text("The e-mail or password is not correct.")
         expect(page.get_by_label("E-mail")).to_have_value(email)
         expect(page.get_by_label("Password", exact=True)).to_have_value("")
-        expect(page.get_by_label("Password", exact=True)).to_have_attribute(
-            "aria-invalid", "true"
-        )
-    snap(page, "01-failed-login")
+        expect(page.get_by_label("Password", exact=True)).to_have_attribute("aria-invalid", "true")
+        snap(page, step)
 
-    # Sign-up with a too-short password and a web address already taken.
+
+def submit_sign_up(page: Page, password: str, slug: str) -> None:
     page.goto("/signup")
     page.get_by_label("Your name").fill("Mateo Condori")
     page.get_by_label("E-mail").fill("mateo@altiplano.example")
-    page.get_by_label("Password", exact=True).fill("short")
+    page.get_by_label("Password", exact=True).fill(password)
     fill_organization(page, "Altiplano Weavers", country="BO", language="es", currency="BOB")
-    page.get_by_label("Web address").fill(seeded_admin.slug)
+    page.get_by_label("Web address").fill(slug)
     page.get_by_role("button", name="Create the organization").click()
-
     expect(page).to_have_url(re.compile(r"/signup$"))
     expect(page.locator(".flash-error")).to_have_text("Please correct the fields marked below.")
-    slug_field = page.locator(".field", has=page.get_by_label("Web address"))
-    expect(slug_field.locator(".error")).to_have_text(
-        "This address is already taken; choose another."
-    )
-    expect(page.get_by_label("Web address")).to_have_attribute("aria-invalid", "true")
-    password_field = page.locator(".field", has=page.get_by_label("Password", exact=True))
-    expect(password_field.locator(".error")).to_have_text("Use at least 10 characters.")
-    # What was typed is kept, but the password.
+
+
+def field_error(page: Page, label: str, timeout: float | None = None) -> Locator:
+    """The error shown inside the field of that label (whose control is marked invalid)."""
+    control = page.get_by_label(label, exact=True)
+    expect(control).to_have_attribute("aria-invalid", "true", timeout=timeout)
+    return page.locator(".field", has=control).locator(".error")
+
+
+def expect_sign_up_kept(page: Page, slug: str) -> None:
+    """What was typed is shown again, but the password."""
     expect(page.get_by_label("Your name")).to_have_value("Mateo Condori")
     expect(page.get_by_label("E-mail")).to_have_value("mateo@altiplano.example")
     expect(page.get_by_label("Password", exact=True)).to_have_value("")
     expect(page.get_by_label("Organization name")).to_have_value("Altiplano Weavers")
-    expect(page.get_by_label("Web address")).to_have_value(seeded_admin.slug)
+    expect(page.get_by_label("Web address")).to_have_value(slug)
     expect(page.get_by_label("Country")).to_have_value("BO")
     expect(page.get_by_label("Default language")).to_have_value("es")
     expect(page.get_by_label("Currency")).to_have_value("BOB")
-    snap(page, "02-signup-errors")
+
+
+def test_sign_up_errors_are_shown_next_to_the_fields_and_keep_what_was_typed(
+    page: Page, seeded_admin: Seeded, snap: Snap
+) -> None:
+    # A web address already taken (and a too-short password).
+    submit_sign_up(page, password="short", slug=seeded_admin.slug)
+    expect(field_error(page, "Web address")).to_have_text(
+        "This address is already taken; choose another."
+    )
+    expect_sign_up_kept(page, seeded_admin.slug)
+    snap(page, "01-slug-taken")
+
+    # A free web address, and the same too-short password.
+    page.get_by_label("Web address").fill("altiplano")
+    page.get_by_label("Password", exact=True).fill("short")
+    page.get_by_role("button", name="Create the organization").click()
+    expect(page).to_have_url(re.compile(r"/signup$"))
+    expect(field_error(page, "Password")).to_have_text("Use at least 10 characters.")
+    expect(page.locator(".field .error")).to_have_count(1)
+    expect_sign_up_kept(page, "altiplano")
+    snap(page, "02-password-too-short")
+
+
+def test_sign_up_reports_every_refused_field_at_once(
+    page: Page, seeded_admin: Seeded, snap: Snap
+) -> None:
+    submit_sign_up(page, password="short", slug=seeded_admin.slug)
+    snap(page, "01-submitted")
+    expect(field_error(page, "Web address")).to_have_text(
+        "This address is already taken; choose another."
+    )
+    # The page is loaded: no need to wait long for what is missing.
+    expect(field_error(page, "Password", timeout=500)).to_have_text(
+        "Use at least 10 characters.", timeout=500
+    )
 
 
 def test_tab_first_reaches_the_skip_link(page: Page, seeded_admin: Seeded, snap: Snap) -> None:

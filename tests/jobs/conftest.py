@@ -9,6 +9,7 @@ import socket
 import subprocess
 import sys
 import threading
+import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from email.message import EmailMessage
@@ -30,16 +31,19 @@ WORKER_TIMEOUT = 60  # seconds
 def redis_jobs(app: Flask, redis_url: str, redis_conn: Redis) -> Iterator[Redis]:
     """Point the app at the test Redis database for one test (jobs go to RQ, not inline).
 
-    Yields the test's own connection to that database (flushed before and after).
+    Yields the test's own connection to that database (flushed before and after). The
+    queue gets a name of its own, so that a worker of another test run sharing this Redis
+    database cannot take this test's jobs.
     """
-    saved = app.config.get("REDIS_URL")
+    saved = {key: app.config.get(key) for key in ("REDIS_URL", "RQ_QUEUE")}
     _drop_app_redis(app)
     app.config["REDIS_URL"] = redis_url
+    app.config["RQ_QUEUE"] = f"inclusive-test-{uuid.uuid4().hex[:12]}"
     try:
         yield redis_conn
     finally:
         _drop_app_redis(app)
-        app.config["REDIS_URL"] = saved
+        app.config.update(saved)
 
 
 def _drop_app_redis(app: Flask) -> None:
@@ -74,12 +78,10 @@ class StoringHandler:
     received: list[Received] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
-    async def handle_DATA(self, server, session, envelope) -> str:  # noqa: N802 (aiosmtpd API)
+    async def handle_DATA(self, server, session, envelope) -> str:  # the name aiosmtpd calls
         message = email.message_from_bytes(envelope.content, policy=email.policy.default)
         with self.lock:
-            self.received.append(
-                Received(envelope.mail_from, list(envelope.rcpt_tos), message)
-            )
+            self.received.append(Received(envelope.mail_from, list(envelope.rcpt_tos), message))
         return "250 Message accepted for delivery"
 
     def messages(self) -> list[Received]:
@@ -179,10 +181,17 @@ def _run_burst_worker(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
 @pytest.fixture
 def burst_worker(
     app: Flask, redis_url: str, redis_jobs: Redis, smtp_server: SmtpServer
-) -> Callable[[], subprocess.CompletedProcess[str]]:
-    """Run a real RQ worker process (``--burst``) against the test Redis, database and SMTP."""
+) -> Callable[..., subprocess.CompletedProcess[str]]:
+    """Run a real RQ worker process (``--burst``) against the test Redis, database and SMTP.
+
+    Call it as ``burst_worker()``, or with environment overrides (``MAIL_PORT="1"``).
+    """
     env = _worker_environment(app, redis_url, smtp_server)
-    return lambda: _run_burst_worker(env)
+
+    def run(**overrides: str) -> subprocess.CompletedProcess[str]:
+        return _run_burst_worker({**env, **overrides})
+
+    return run
 
 
 def worker_output(result: subprocess.CompletedProcess[str]) -> str:

@@ -27,7 +27,7 @@ from tests import factories
 # Test-only jobs --------------------------------------------------------------------------
 
 #: What the probe jobs saw, appended by the jobs themselves (cleared by a fixture).
-SEEN: list[dict[str, object]] = []
+probes: list[dict[str, object]] = []
 
 
 @job("tests.boom")
@@ -52,12 +52,12 @@ def scope_probe(label: str) -> None:
         seen["error"] = type(exc).__name__
     else:
         seen["membership_org_ids"] = sorted(m.org_id for m in rows)
-    SEEN.append(seen)
+    probes.append(seen)
 
 
 @pytest.fixture(autouse=True)
-def _clear_seen() -> None:
-    SEEN.clear()
+def _clear_probes() -> None:
+    probes.clear()
 
 
 # Helpers -----------------------------------------------------------------------------------
@@ -177,8 +177,26 @@ def test_job_of_a_released_savepoint_is_sent_with_the_outer_commit(mail_dir: Pat
     assert job_row(job_id).status == JobStatus.FINISHED
 
 
+@pytest.mark.committed
+@pytest.mark.parametrize("savepoint_after_enqueue", [False, True], ids=["plain", "savepoint"])
+def test_committed_job_is_sent_once_the_transaction_really_commits(
+    mail_dir: Path, savepoint_after_enqueue: bool
+):
+    """Without the test transaction: the inline job reads its row on a connection of its own."""
+    user = committed_user(email="real@example.org")
+    job_id = reset_job(user).id
+    if savepoint_after_enqueue:
+        with db.session.begin_nested():  # any savepoint, e.g. "insert unless it exists"
+            pass
+        assert eml_messages(mail_dir) == []  # releasing a savepoint is not the commit
+    db.session.commit()
+    assert [m["To"] for m in eml_messages(mail_dir)] == ["real@example.org"]
+    row = job_row(job_id)
+    assert (row.status, row.attempts) == (JobStatus.FINISHED, 1)
+
+
 def test_enqueue_refuses_unknown_job_names():
-    with pytest.raises(KeyError, match="tests.no-such-job"):
+    with pytest.raises(KeyError, match=r"tests\.no-such-job"):
         enqueue("tests.no-such-job", org_id=None)
 
 
@@ -260,7 +278,7 @@ def test_job_runs_in_the_tenant_scope_of_its_organization():
 
     db.session.commit()
 
-    assert SEEN == [
+    assert probes == [
         {"label": "a", "org_id": a_id, "membership_org_ids": [a_id, a_id]},
         {"label": "b", "org_id": b_id, "membership_org_ids": [b_id]},
     ]
@@ -275,7 +293,7 @@ def test_platform_job_runs_with_no_scope():
         assert platform.org_id is None
         db.session.commit()
         assert current_org_id() == a_id  # the caller's scope is untouched
-    assert SEEN == [{"label": "platform", "org_id": None, "error": "TenantScopeError"}]
+    assert probes == [{"label": "platform", "org_id": None, "error": "TenantScopeError"}]
     assert job_row(platform.id).status == JobStatus.FINISHED
 
 
@@ -286,7 +304,7 @@ def test_job_scope_does_not_leak_into_the_caller():
         db.session.commit()
         assert current_org_id() == a_id
     assert current_org_id() is None
-    assert SEEN[0]["org_id"] == b_id
+    assert probes[0]["org_id"] == b_id
 
 
 # 5. With Redis: RQ gets the job only after commit --------------------------------------------

@@ -1,0 +1,214 @@
+"""Helpers the templates use: labels in the reader's language, money, charts, the timeline."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from flask import Flask
+from flask_babel import format_decimal
+from flask_babel import gettext as _
+
+from inclusive.audit.models import AuditEvent
+from inclusive.impact import services as impact
+from inclusive.impact.models import VIABILITY_FACTORS, EconomicSnapshot, ViabilityAssessment
+from inclusive.milestones import services as plans
+from inclusive.milestones.models import EnrollmentState, MilestoneStatus
+from inclusive.producers import services as producers
+from inclusive.producers.models import Gender, ProducerKind, Sector
+from inclusive.programs.catalog import KIND_LABELS
+from inclusive.programs.models import CounterpartKind, ProgramKind, ProgramStatus
+from inclusive.programs.services import COUNTERPART_LABELS, STATUS_LABELS
+
+
+def _label(labels: dict, enum: type, value: Any) -> str:
+    try:
+        return str(labels[enum(value)])
+    except (ValueError, KeyError):
+        return str(value)
+
+
+def money(hundredths: int | None) -> str:
+    """Format an amount stored in hundredths, in the reader's locale."""
+    if hundredths is None:
+        return ""
+    return format_decimal(hundredths / 100, format="#,##0.00")
+
+
+def figure_series(rows: Sequence[EconomicSnapshot]) -> dict[str, Any]:
+    """The monthly lines of the figures chart."""
+    return {
+        "labels": [r.month.strftime("%Y-%m") for r in rows],
+        "series": [
+            (_("Sales"), "sales", [r.sales / 100 for r in rows]),
+            (_("Costs"), "costs", [r.costs / 100 for r in rows]),
+            (
+                _("Surplus"),
+                "surplus",
+                [(r.sales - r.costs - r.household_withdrawals) / 100 for r in rows],
+            ),
+        ],
+    }
+
+
+def chart_geometry(series: dict[str, Any], width: int = 640, height: int = 220) -> dict[str, Any]:
+    """Points of a line chart drawn as SVG on the server (no script, no external library)."""
+    values = [v for _name, _key, line in series["series"] for v in line] or [0]
+    low, high = min(0.0, min(values)), max(values)
+    if high == low:
+        high = low + 1
+    left, right, top, bottom = 56, 12, 12, 28
+    n = max(len(series["labels"]), 1)
+
+    def x(i: int) -> float:
+        return left + (width - left - right) * (i / (n - 1) if n > 1 else 0.5)
+
+    def y(v: float) -> float:
+        return top + (height - top - bottom) * (1 - (v - low) / (high - low))
+
+    lines = [
+        {
+            "name": name,
+            "key": key,
+            "points": " ".join(f"{x(i):.1f},{y(v):.1f}" for i, v in enumerate(line)),
+        }
+        for name, key, line in series["series"]
+    ]
+    ticks = [
+        {"y": y(v), "label": format_decimal(v, format="#,##0")}
+        for v in (low, (low + high) / 2, high)
+    ]
+    labels = [
+        {"x": x(i), "label": label}
+        for i, label in enumerate(series["labels"])
+        if n <= 8 or i % max(n // 6, 1) == 0
+    ]
+    return {
+        "width": width,
+        "height": height,
+        "lines": lines,
+        "ticks": ticks,
+        "labels": labels,
+        "zero": y(0),
+        "left": left,
+        "right": width - right,
+    }
+
+
+def score_geometry(rows: Sequence[ViabilityAssessment], width: int = 640) -> dict[str, Any]:
+    """Bars per factor for the latest diagnostics (up to four), 0 to 4."""
+    recent = list(rows)[-4:]
+    row_height, bar = 34, 7
+    factors = []
+    for index, factor in enumerate(VIABILITY_FACTORS):
+        bars = [
+            {
+                "x": 230,
+                "y": 8 + index * row_height + j * (bar + 1),
+                "w": (width - 250) * getattr(a, factor) / 4,
+                "score": getattr(a, factor),
+                "date": a.assessed_on.isoformat(),
+                "n": j,
+            }
+            for j, a in enumerate(recent)
+        ]
+        factors.append(
+            {
+                "label": str(impact.FACTOR_LABELS[factor]),
+                "y": 8 + index * row_height + 12,
+                "bars": bars,
+            }
+        )
+    return {
+        "width": width,
+        "height": 8 + len(VIABILITY_FACTORS) * row_height,
+        "factors": factors,
+        "dates": [a.assessed_on.isoformat() for a in recent],
+    }
+
+
+EVENT_TEXT = {
+    "producer.registered": lambda d: _("Registered."),
+    "producer.imported": lambda d: _("Registered by a CSV import."),
+    "producer.updated": lambda d: _(
+        "Details changed: %(fields)s.",
+        fields=", ".join(str(producers.FIELD_LABELS.get(f, f)) for f in d.get("changes", {})),
+    ),
+    "enrollment.created": lambda d: _(
+        "Joined %(program)s (%(state)s).",
+        program=d.get("program"),
+        state=_label(plans.STATE_LABELS, EnrollmentState, d.get("state")),
+    ),
+    "enrollment.state": lambda d: (
+        _(
+            "%(program)s: %(old)s → %(new)s.",
+            program=d.get("program"),
+            old=_label(plans.STATE_LABELS, EnrollmentState, d.get("old")),
+            new=_label(plans.STATE_LABELS, EnrollmentState, d.get("new")),
+        )
+        + (f" {d['reason']}" if d.get("reason") else "")
+    ),
+    "milestone.recorded": lambda d: (
+        _(
+            "“%(name)s”: %(new)s.",
+            name=d.get("milestone"),
+            new=_label(plans.MILESTONE_LABELS, MilestoneStatus, d.get("new")),
+        )
+        + (f" {d['note']}" if d.get("note") else "")
+    ),
+    "milestone.verified": lambda d: _("“%(name)s” verified.", name=d.get("milestone")),
+    "milestone.waived": lambda d: _(
+        "“%(name)s” waived: %(reason)s", name=d.get("milestone"), reason=d.get("reason")
+    ),
+    "milestone.missed": lambda d: _("“%(name)s” missed.", name=d.get("milestone")),
+    "milestone.sent_back": lambda d: _(
+        "“%(name)s” sent back: %(reason)s", name=d.get("milestone"), reason=d.get("reason")
+    ),
+    "milestone.evidence": lambda d: _(
+        "Evidence for “%(name)s”: %(file)s.", name=d.get("milestone"), file=d.get("file")
+    ),
+    "snapshot.recorded": lambda d: _("Figures for %(month)s recorded.", month=d.get("month")),
+    "snapshot.corrected": lambda d: _("Figures for %(month)s corrected.", month=d.get("month")),
+    "assessment.recorded": lambda d: _(
+        "Viability diagnostic: %(total)s of 24.", total=d.get("total")
+    ),
+    "offtake.recorded": lambda d: _(
+        "Purchase recorded: %(quantity)s of %(product)s.",
+        quantity=d.get("quantity"),
+        product=d.get("product"),
+    ),
+}
+
+
+def describe_event(event: AuditEvent) -> str:
+    """One line, in the reader's language, saying what an audit event changed."""
+    text = EVENT_TEXT.get(event.action)
+    return text(event.details or {}) if text else event.action
+
+
+def next_states(state: str) -> list[str]:
+    return sorted(plans.TRANSITIONS.get(state, ()))
+
+
+def register_presentation(app: Flask) -> None:
+    """Make the helpers available in every template."""
+    app.jinja_env.globals.update(
+        kind_label=lambda v: _label(KIND_LABELS, ProgramKind, v),
+        program_status_label=lambda v: _label(STATUS_LABELS, ProgramStatus, v),
+        counterpart_label=lambda v: _label(COUNTERPART_LABELS, CounterpartKind, v),
+        state_label=lambda v: _label(plans.STATE_LABELS, EnrollmentState, v),
+        milestone_label=lambda v: _label(plans.MILESTONE_LABELS, MilestoneStatus, v),
+        producer_kind_label=lambda v: _label(producers.KIND_LABELS, ProducerKind, v),
+        gender_label=lambda v: _label(producers.GENDER_LABELS, Gender, v),
+        reproduction_label=lambda v: str(impact.REPRODUCTION_LABELS.get(v, v)),
+        reproduction_help=lambda v: str(impact.REPRODUCTION_HELP.get(v, "")),
+        enrollment_states=list(EnrollmentState),
+        viability_factors=VIABILITY_FACTORS,
+        money=money,
+        figure_series=figure_series,
+        chart_geometry=chart_geometry,
+        score_geometry=score_geometry,
+        describe_event=describe_event,
+        next_states=next_states,
+    )
+    app.jinja_env.filters["sector_label"] = lambda v: _label(producers.SECTOR_LABELS, Sector, v)

@@ -1,0 +1,337 @@
+"""The producer registry: validation shared by forms and CSV imports, search, changes."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from sqlalchemy import Select, and_, exists, func, or_, select
+
+from inclusive.audit.services import record
+from inclusive.extensions import db
+from inclusive.milestones.models import Enrollment
+from inclusive.producers.models import Gender, Producer, ProducerKind, ProducerSector, Sector
+
+KIND_LABELS = {
+    ProducerKind.INDIVIDUAL: _l("Individual"),
+    ProducerKind.FAMILY_BUSINESS: _l("Family business"),
+    ProducerKind.MICRO_ENTERPRISE: _l("Micro-enterprise"),
+    ProducerKind.COOPERATIVE: _l("Cooperative"),
+    ProducerKind.ASSOCIATION: _l("Association"),
+}
+GENDER_LABELS = {
+    Gender.FEMALE: _l("Woman"),
+    Gender.MALE: _l("Man"),
+    Gender.MIXED: _l("Women and men (collective)"),
+    Gender.OTHER: _l("Other"),
+    Gender.UNDISCLOSED: _l("Not stated"),
+}
+SECTOR_LABELS = {
+    Sector.AGRICULTURE: _l("Agriculture"),
+    Sector.LIVESTOCK: _l("Livestock"),
+    Sector.FISHING: _l("Fishing"),
+    Sector.AGRIFOOD: _l("Food processing"),
+    Sector.TEXTILES: _l("Textiles and clothing"),
+    Sector.CRAFTS: _l("Crafts"),
+    Sector.MANUFACTURING: _l("Manufacturing"),
+    Sector.CONSTRUCTION: _l("Construction"),
+    Sector.COMMERCE: _l("Retail and trade"),
+    Sector.FOOD_SERVICE: _l("Food service"),
+    Sector.TOURISM: _l("Tourism"),
+    Sector.TRANSPORT: _l("Transport"),
+    Sector.SERVICES: _l("Services"),
+    Sector.TECHNOLOGY: _l("Technology"),
+    Sector.RECYCLING: _l("Recycling"),
+}
+
+FIELD_LABELS = {
+    "kind": _l("Kind"),
+    "name": _l("Name"),
+    "national_id": _l("National or tax id"),
+    "representative": _l("Representative"),
+    "owner_gender": _l("Owner's gender"),
+    "phone": _l("Phone"),
+    "email": _l("E-mail"),
+    "region": _l("Region"),
+    "municipality": _l("Municipality"),
+    "sectors": _l("Sectors"),
+    "employees": _l("Employees"),
+    "formally_registered": _l("Formally registered"),
+    "notes": _l("Notes"),
+}
+
+PHONE_RE = re.compile(r"^\+?[0-9][0-9 ()./-]{5,24}$")
+EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+MAX_EMPLOYEES = 250  # micro and small producers; beyond this the row is likely a typo
+
+#: The fields of a producer, in the order of forms and CSV files.
+FIELDS = (
+    "kind",
+    "name",
+    "national_id",
+    "representative",
+    "owner_gender",
+    "phone",
+    "email",
+    "region",
+    "municipality",
+    "sectors",
+    "employees",
+    "formally_registered",
+    "notes",
+)
+LIMITS = {
+    "name": 160,
+    "national_id": 40,
+    "representative": 160,
+    "phone": 40,
+    "email": 254,
+    "region": 120,
+    "municipality": 120,
+    "notes": 4000,
+}
+TRUE_WORDS = {"1", "true", "yes", "y", "si", "sí", "s", "sim", "x"}
+FALSE_WORDS = {"", "0", "false", "no", "n", "nao", "não"}
+
+
+class ProducerError(ValueError):
+    """A producer change that is refused; ``errors`` maps fields to messages."""
+
+    def __init__(self, errors: dict[str, str]) -> None:
+        super().__init__("; ".join(f"{k}: {v}" for k, v in errors.items()))
+        self.errors = errors
+
+
+def name_key(name: str) -> str:
+    """Lowercase, accent-free, single-spaced: how names are sorted and searched."""
+    text = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode().lower()
+    return " ".join(text.split())
+
+
+def normalize_phone(phone: str) -> str:
+    """Keep a leading + and the digits, so the same number is found however it was typed."""
+    phone = phone.strip()
+    digits = re.sub(r"\D", "", phone)
+    return ("+" if phone.startswith("+") else "") + digits
+
+
+@dataclass
+class CleanProducer:
+    """Validated producer fields, ready to be written."""
+
+    values: dict[str, Any]
+    sectors: list[str] = field(default_factory=list)
+
+
+def _choice(raw: str, enum: type, labels: Mapping[Any, Any]) -> str | None:
+    value = raw.strip().lower().replace(" ", "_").replace("-", "_")
+    if value in {e.value for e in enum}:
+        return value
+    for member, label in labels.items():  # a label in any language the user reads
+        if raw.strip().lower() == str(label).lower():
+            return member.value
+    return None
+
+
+def clean_producer(raw: Mapping[str, Any]) -> tuple[CleanProducer | None, dict[str, str]]:
+    """Validate producer fields from a form or a CSV row; return the clean values or errors."""
+    errors: dict[str, str] = {}
+    text = {k: ("" if raw.get(k) is None else str(raw.get(k))).strip() for k in FIELDS}
+    for name, limit in LIMITS.items():
+        if len(text[name]) > limit:
+            errors[name] = _("At most %(n)d characters.", n=limit)
+
+    kind = _choice(text["kind"], ProducerKind, KIND_LABELS) if text["kind"] else None
+    if kind is None:
+        errors["kind"] = _("Choose one of: %(choices)s.", choices=", ".join(ProducerKind))
+    if not text["name"]:
+        errors["name"] = _("A name is required.")
+    gender = (
+        _choice(text["owner_gender"], Gender, GENDER_LABELS)
+        if text["owner_gender"]
+        else Gender.UNDISCLOSED.value
+    )
+    if gender is None:
+        errors["owner_gender"] = _("Choose one of: %(choices)s.", choices=", ".join(Gender))
+    phone = text["phone"]
+    if phone and not PHONE_RE.match(phone):
+        errors["phone"] = _("Use digits, spaces and an optional leading +.")
+    if text["email"] and not EMAIL_RE.match(text["email"]):
+        errors["email"] = _("This is not an e-mail address.")
+    sectors: list[str] = []
+    raw_sectors = raw.get("sectors")
+    parts = (
+        raw_sectors
+        if isinstance(raw_sectors, list | tuple)
+        else re.split(r"[;,|]", text["sectors"])
+    )
+    for part in parts:
+        if not str(part).strip():
+            continue
+        sector = _choice(str(part), Sector, SECTOR_LABELS)
+        if sector is None:
+            errors["sectors"] = _("Unknown sector %(value)s.", value=str(part).strip()[:40])
+        elif sector not in sectors:
+            sectors.append(sector)
+    employees = 0
+    if text["employees"]:
+        try:
+            employees = int(text["employees"])
+            if not 0 <= employees <= MAX_EMPLOYEES:
+                raise ValueError
+        except ValueError:
+            errors["employees"] = _("A whole number from 0 to %(n)d.", n=MAX_EMPLOYEES)
+    formal = text["formally_registered"].lower()
+    if formal in TRUE_WORDS:
+        formally_registered = True
+    elif formal in FALSE_WORDS:
+        formally_registered = False
+    else:
+        errors["formally_registered"] = _("Use yes or no.")
+        formally_registered = False
+    if errors:
+        return None, errors
+    values = {
+        "kind": kind,
+        "name": " ".join(text["name"].split()),
+        "name_key": name_key(text["name"]),
+        "national_id": text["national_id"].upper().replace(" ", "") or None,
+        "representative": text["representative"],
+        "owner_gender": gender,
+        "phone": normalize_phone(phone) if phone else "",
+        "email": text["email"].lower(),
+        "region": " ".join(text["region"].split()),
+        "municipality": " ".join(text["municipality"].split()),
+        "employees": employees,
+        "formally_registered": formally_registered,
+        "notes": text["notes"],
+    }
+    return CleanProducer(values, sectors), {}
+
+
+def _national_id_taken(national_id: str | None, exclude_id: int | None = None) -> bool:
+    if not national_id:
+        return False
+    query = select(Producer.id).where(Producer.national_id == national_id)
+    if exclude_id is not None:
+        query = query.where(Producer.id != exclude_id)
+    return db.session.scalar(query.limit(1)) is not None
+
+
+def create_producer(raw: Mapping[str, Any]) -> Producer:
+    """Register a producer in the organization in scope."""
+    clean, errors = clean_producer(raw)
+    if clean is None:
+        raise ProducerError(errors)
+    if _national_id_taken(clean.values["national_id"]):
+        raise ProducerError({"national_id": _("Another producer already has this id.")})
+    producer = Producer(**clean.values)
+    producer.sector_rows = [ProducerSector(sector=s) for s in clean.sectors]
+    db.session.add(producer)
+    db.session.flush()
+    record("producer.registered", producer_id=producer.id, name=producer.name)
+    return producer
+
+
+def update_producer(producer: Producer, raw: Mapping[str, Any]) -> None:
+    """Change a producer's fields; the timeline says which changed."""
+    clean, errors = clean_producer(raw)
+    if clean is None:
+        raise ProducerError(errors)
+    if _national_id_taken(clean.values["national_id"], exclude_id=producer.id):
+        raise ProducerError({"national_id": _("Another producer already has this id.")})
+    changed = {
+        key: [getattr(producer, key), value]
+        for key, value in clean.values.items()
+        if key != "name_key" and getattr(producer, key) != value
+    }
+    for key, value in clean.values.items():
+        setattr(producer, key, value)
+    if sorted(producer.sectors) != sorted(clean.sectors):
+        changed["sectors"] = [producer.sectors, clean.sectors]
+        keep = {row.sector: row for row in producer.sector_rows}
+        producer.sector_rows = [keep.get(s) or ProducerSector(sector=s) for s in clean.sectors]
+    if changed:
+        record("producer.updated", producer_id=producer.id, changes=changed)
+
+
+@dataclass
+class ProducerFilters:
+    """What the producer list is filtered by (all optional)."""
+
+    q: str = ""
+    program_id: int | None = None
+    region: str = ""
+    sector: str = ""
+    state: str = ""
+    at_risk: bool = False
+
+    def is_empty(self) -> bool:
+        return not (
+            self.q or self.program_id or self.region or self.sector or self.state or self.at_risk
+        )
+
+
+def filtered_producers(filters: ProducerFilters) -> Select:
+    """A query of the producers matching the filters, ordered by name."""
+    query = select(Producer)
+    q = filters.q.strip()
+    if q:
+        digits = re.sub(r"\D", "", q)
+        conditions = [Producer.name_key.contains(name_key(q), autoescape=True)]
+        conditions.append(Producer.national_id == q.upper().replace(" ", ""))
+        if len(digits) >= 6:
+            conditions.append(Producer.phone.endswith(digits, autoescape=True))
+        query = query.where(or_(*conditions))
+    if filters.region:
+        query = query.where(Producer.region == filters.region)
+    if filters.sector:
+        query = query.where(
+            exists().where(
+                ProducerSector.producer_id == Producer.id,
+                ProducerSector.org_id == Producer.org_id,
+                ProducerSector.sector == filters.sector,
+            )
+        )
+    enrollment_conditions = []
+    if filters.program_id:
+        enrollment_conditions.append(Enrollment.program_id == filters.program_id)
+    if filters.state:
+        enrollment_conditions.append(Enrollment.state == filters.state)
+    if filters.at_risk:
+        enrollment_conditions.append(Enrollment.at_risk.is_(True))
+    if enrollment_conditions:
+        query = query.where(
+            exists().where(
+                Enrollment.producer_id == Producer.id,
+                Enrollment.org_id == Producer.org_id,
+                and_(*enrollment_conditions),
+            )
+        )
+    return query.order_by(Producer.name_key, Producer.id)
+
+
+def producer_page(
+    filters: ProducerFilters, page: int, per_page: int = 50
+) -> tuple[list[Producer], bool]:
+    """One page of the filtered list, and whether there is a next page (no costly count)."""
+    page = max(page, 1)
+    query = filtered_producers(filters).offset((page - 1) * per_page).limit(per_page + 1)
+    rows = list(db.session.scalars(query))
+    return rows[:per_page], len(rows) > per_page
+
+
+def regions() -> list[str]:
+    """The regions producers of the organization in scope are registered in."""
+    query = select(Producer.region).where(Producer.region != "").group_by(Producer.region)
+    return sorted(db.session.scalars(query.order_by(Producer.region).limit(500)))
+
+
+def count_producers() -> int:
+    """How many producers the organization in scope has registered."""
+    return db.session.scalar(select(func.count()).select_from(Producer)) or 0

@@ -1,0 +1,373 @@
+"""Producer pages: the registry (search, filters, export) and everything about one producer."""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Iterator
+from datetime import date
+from typing import Any
+
+from flask import Response, flash, redirect, render_template, request, stream_with_context, url_for
+from flask_babel import gettext as _
+from flask_babel import ngettext
+from flask_login import current_user
+from sqlalchemy import select
+
+from inclusive.audit.models import AuditEvent
+from inclusive.extensions import db
+from inclusive.impact import services as impact
+from inclusive.impact.forms import AssessmentForm, OfftakeForm, SnapshotForm
+from inclusive.milestones.forms import RecordForm, TransitionForm
+from inclusive.milestones.models import Enrollment, EnrollmentState, Milestone
+from inclusive.milestones.services import STATE_LABELS, PlanError, today
+from inclusive.milestones.services import enroll as enroll_producers
+from inclusive.producers import services
+from inclusive.producers.forms import FilterForm, ProducerForm
+from inclusive.producers.models import Producer, Sector
+from inclusive.programs.access import can_record_for_producer, require_record_for_producer
+from inclusive.programs.forms import EnrollForm
+from inclusive.programs.models import Program, ProgramStatus
+from inclusive.tenancy.roles import Permission
+from inclusive.tenancy.scope import require_org_id, tenant_scope
+from inclusive.tenancy.web import load_or_404, org_blueprint, requires
+
+bp = org_blueprint("producers", __name__, url_prefix="/producers")
+PER_PAGE = 50
+EXPORT_COLUMNS = (*services.FIELDS, "id", "created_at")
+
+
+def _filters() -> tuple[FilterForm, services.ProducerFilters, list[Program]]:
+    form = FilterForm(request.args)
+    programs = list(db.session.scalars(select(Program).order_by(Program.name)))
+    form.program.choices = [("", _("All programs"))] + [(str(p.id), p.name) for p in programs]
+    form.state.choices = [("", _("Any"))] + [(s.value, STATE_LABELS[s]) for s in EnrollmentState]
+    form.sector.choices = [("", _("All sectors"))] + [
+        (s.value, services.SECTOR_LABELS[s]) for s in Sector
+    ]
+    form.validate()
+    program_id = int(form.program.data) if (form.program.data or "").isdigit() else None
+    filters = services.ProducerFilters(
+        q=(form.q.data or "")[:100],
+        program_id=program_id,
+        region=(form.region.data or "").strip(),
+        sector=form.sector.data if form.sector.data in set(Sector) else "",
+        state=form.state.data if form.state.data in set(EnrollmentState) else "",
+        at_risk=bool(form.at_risk.data),
+    )
+    return form, filters, programs
+
+
+@bp.route("/")
+def index() -> Any:
+    """The registry: search by name, id or phone; filter; enroll many at once."""
+    form, filters, programs = _filters()
+    page = max(request.args.get("page", 1, type=int), 1)
+    producers, has_next = services.producer_page(filters, page, PER_PAGE)
+    enroll_form = EnrollForm()
+    enroll_form.program_id.choices = [
+        (p.id, p.name) for p in programs if p.status != ProgramStatus.CLOSED
+    ]
+    args = {k: v for k, v in request.args.items() if k != "page"}
+    return render_template(
+        "producers/index.html",
+        form=form,
+        producers=producers,
+        page=page,
+        has_next=has_next,
+        args=args,
+        enroll_form=enroll_form,
+        filtered=not filters.is_empty(),
+    )
+
+
+def csv_cell(value: Any) -> str:
+    """A cell that spreadsheets will not run as a formula."""
+    text = "" if value is None else str(value)
+    if text[:1] in ("=", "+", "-", "@", "\t", "\r"):
+        return "'" + text
+    return text
+
+
+@bp.route("/export.csv")
+def export() -> Any:
+    """The filtered producers as CSV (formulas escaped), streamed."""
+    _form, filters, _programs = _filters()
+    query = services.filtered_producers(filters).execution_options(yield_per=1000)
+    org_id = require_org_id()
+
+    def rows() -> Iterator[str]:
+        with tenant_scope(org_id):  # the body is streamed after the view has returned
+            yield from _csv_rows(query)
+
+    filename = f"producers-{date.today().isoformat()}.csv"
+    return Response(
+        stream_with_context(rows()),
+        mimetype="text/csv",
+        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
+    )
+
+
+def _csv_rows(query: Any) -> Iterator[str]:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    buffer.write("\ufeff")  # spreadsheets then read UTF-8
+    writer.writerow(EXPORT_COLUMNS)
+    for producer in db.session.scalars(query):
+        values = {f: getattr(producer, f, "") for f in EXPORT_COLUMNS}
+        values["sectors"] = ";".join(producer.sectors)
+        values["formally_registered"] = "yes" if producer.formally_registered else "no"
+        writer.writerow([csv_cell(values[c]) for c in EXPORT_COLUMNS])
+        yield buffer.getvalue()
+        buffer.seek(0)
+        buffer.truncate()
+    yield buffer.getvalue()
+
+
+@bp.route("/new", methods=["GET", "POST"])
+@requires(Permission.MANAGE_PRODUCERS)
+def new() -> Any:
+    """Register a producer."""
+    form = ProducerForm()
+    if form.validate_on_submit():
+        try:
+            producer = services.create_producer(form.raw())
+        except services.ProducerError as exc:
+            db.session.rollback()
+            _show_errors(form, exc.errors)
+        else:
+            db.session.commit()
+            flash(_("%(name)s is registered.", name=producer.name), "success")
+            return redirect(url_for("producers.show", producer_id=producer.id))
+    return render_template("producers/form.html", form=form, producer=None), (
+        400 if form.errors else 200
+    )
+
+
+def _show_errors(form: ProducerForm, errors: dict[str, str]) -> None:
+    for name, message in errors.items():
+        field = getattr(form, name, None) or form.name
+        field.errors = [*list(field.errors), message]
+
+
+@bp.route("/<int:producer_id>/edit", methods=["GET", "POST"])
+@requires(Permission.MANAGE_PRODUCERS)
+def edit(producer_id: int) -> Any:
+    """Change a producer's details."""
+    producer = load_or_404(Producer, producer_id)
+    form = ProducerForm(obj=producer)
+    if request.method == "GET":
+        form.sectors.data = producer.sectors
+    if form.validate_on_submit():
+        try:
+            services.update_producer(producer, form.raw())
+        except services.ProducerError as exc:
+            db.session.rollback()
+            _show_errors(form, exc.errors)
+        else:
+            db.session.commit()
+            flash(_("The producer is saved."), "success")
+            return redirect(url_for("producers.show", producer_id=producer.id))
+    return render_template("producers/form.html", form=form, producer=producer), (
+        400 if form.errors else 200
+    )
+
+
+@bp.route("/<int:producer_id>")
+def show(producer_id: int) -> Any:
+    """Everything a producer went through: plans, figures, diagnostic, ledger, timeline."""
+    producer = load_or_404(Producer, producer_id)
+    return render_template("producers/show.html", **_producer_page(producer))
+
+
+def _producer_page(producer: Producer, **forms: Any) -> dict[str, Any]:
+    enrollments = list(
+        db.session.scalars(
+            select(Enrollment).filter_by(producer_id=producer.id).order_by(Enrollment.id)
+        )
+    )
+    milestones: dict[int, list[Milestone]] = {e.id: [] for e in enrollments}
+    for milestone in db.session.scalars(
+        select(Milestone)
+        .filter_by(producer_id=producer.id)
+        .order_by(Milestone.enrollment_id, Milestone.position)
+    ):
+        milestones.setdefault(milestone.enrollment_id, []).append(milestone)
+    rows = impact.snapshots(producer.id)
+    history = impact.reproduction_history(rows)
+    purchases, totals = impact.offtake(producer.id)
+    events = list(
+        db.session.scalars(
+            select(AuditEvent)
+            .filter_by(producer_id=producer.id)
+            .order_by(AuditEvent.at.desc(), AuditEvent.id.desc())
+            .limit(100)
+        )
+    )
+    offtake_programs = [e.program for e in enrollments if e.program.keeps_offtake_ledger]
+    enroll_form = EnrollForm()
+    enrolled = {e.program_id for e in enrollments}
+    enroll_form.program_id.choices = [
+        (p.id, p.name)
+        for p in db.session.scalars(select(Program).order_by(Program.name))
+        if p.id not in enrolled and p.status != ProgramStatus.CLOSED
+    ]
+    offtake_form = forms.get("offtake_form") or OfftakeForm(formdata=None)
+    offtake_form.program_id.choices = [(p.id, p.name) for p in offtake_programs]
+    return {
+        "producer": producer,
+        "enrollments": enrollments,
+        "milestones": milestones,
+        "today": today(),
+        "snapshots": rows,
+        "reproduction": history[-1] if history else impact.reproduction_status(rows, today()),
+        "history": history,
+        "assessments": impact.assessments(producer.id),
+        "purchases": purchases,
+        "totals": totals,
+        "offtake_programs": offtake_programs,
+        "events": events,
+        "may_record": can_record_for_producer(producer.id),
+        "snapshot_form": forms.get("snapshot_form") or SnapshotForm(formdata=None),
+        "assessment_form": forms.get("assessment_form")
+        or AssessmentForm(formdata=None, assessed_on=today()),
+        "offtake_form": offtake_form,
+        "enroll_form": enroll_form,
+        "transition_form": TransitionForm(formdata=None),
+        "record_form": RecordForm(formdata=None),
+    }
+
+
+def _invalid(producer: Producer, **forms: Any) -> Any:
+    db.session.rollback()
+    flash(_("Please correct the fields marked below."), "error")
+    return render_template("producers/show.html", **_producer_page(producer, **forms)), 400
+
+
+def _apply_errors(form: Any, errors: dict[str, str]) -> None:
+    for name, message in errors.items():
+        field = getattr(form, name, None)
+        if field is not None:
+            field.errors = [*list(field.errors), message]
+
+
+@bp.route("/<int:producer_id>/snapshots", methods=["POST"])
+def add_snapshot(producer_id: int) -> Any:
+    """Record the producer's figures for a month."""
+    producer = load_or_404(Producer, producer_id)
+    require_record_for_producer(producer.id)
+    form = SnapshotForm()
+    if not form.validate_on_submit():
+        return _invalid(producer, snapshot_form=form)
+    figures = {name: getattr(form, name).data for name in (*impact.MONEY_FIELDS, "employees")}
+    try:
+        impact.save_snapshot(producer.id, form.month.data, figures, current_user.id)
+    except impact.FiguresError as exc:
+        _apply_errors(form, exc.errors)
+        return _invalid(producer, snapshot_form=form)
+    db.session.commit()
+    flash(
+        _("The figures for %(month)s are saved.", month=form.month.data.strftime("%Y-%m")),
+        "success",
+    )
+    return redirect(url_for("producers.show", producer_id=producer.id, _anchor="figures"))
+
+
+@bp.route("/<int:producer_id>/assessments", methods=["POST"])
+def add_assessment(producer_id: int) -> Any:
+    """Record a viability diagnostic."""
+    producer = load_or_404(Producer, producer_id)
+    require_record_for_producer(producer.id)
+    form = AssessmentForm()
+    if not form.validate_on_submit():
+        return _invalid(producer, assessment_form=form)
+    scores = {f: getattr(form, f).data for f in impact.VIABILITY_FACTORS}
+    try:
+        impact.save_assessment(
+            producer.id, form.assessed_on.data, scores, form.notes.data or "", current_user.id
+        )
+    except impact.FiguresError as exc:
+        _apply_errors(form, exc.errors)
+        return _invalid(producer, assessment_form=form)
+    db.session.commit()
+    flash(_("The diagnostic is saved."), "success")
+    return redirect(url_for("producers.show", producer_id=producer.id, _anchor="diagnostic"))
+
+
+@bp.route("/<int:producer_id>/offtake", methods=["POST"])
+def add_purchase(producer_id: int) -> Any:
+    """Record a purchase by a program's counterpart from the producer."""
+    producer = load_or_404(Producer, producer_id)
+    require_record_for_producer(producer.id)
+    form = OfftakeForm()
+    form.program_id.choices = [(p.id, p.name) for p in impact.offtake_programs_of(producer.id)]
+    if not form.validate_on_submit():
+        return _invalid(producer, offtake_form=form)
+    program = load_or_404(Program, form.program_id.data)
+    fields = {
+        name: getattr(form, name).data
+        for name in (
+            "purchased_on",
+            "product",
+            "quantity",
+            "unit",
+            "unit_price",
+            "on_time",
+            "quality_accepted",
+        )
+    }
+    try:
+        impact.record_purchase(producer.id, program, fields, current_user.id)
+    except impact.FiguresError as exc:
+        _apply_errors(form, exc.errors)
+        return _invalid(producer, offtake_form=form)
+    db.session.commit()
+    flash(_("The purchase is recorded."), "success")
+    return redirect(url_for("producers.show", producer_id=producer.id, _anchor="offtake"))
+
+
+@bp.route("/enroll", methods=["POST"])
+@requires(Permission.MANAGE_PROGRAMS)
+def enroll() -> Any:
+    """Enroll one producer or many (checked in the list, or from a producer's page)."""
+    form = EnrollForm()
+    programs = list(db.session.scalars(select(Program).order_by(Program.name)))
+    form.program_id.choices = [(p.id, p.name) for p in programs]
+    try:
+        ids = {int(v) for v in request.form.getlist("producer_ids")}
+    except ValueError:
+        ids = set()
+    back = request.form.get("back") or ""
+    target = (
+        url_for("producers.show", producer_id=next(iter(ids)))
+        if len(ids) == 1 and (back == "producer")
+        else url_for("producers.index")
+    )
+    if not form.validate_on_submit() or not ids:
+        flash(_("Choose a program and at least one producer."), "error")
+        return redirect(target)
+    program = load_or_404(Program, form.program_id.data)
+    state = EnrollmentState(form.state.data)
+    try:
+        created, skipped = enroll_producers(program, ids, state)
+    except PlanError as exc:
+        db.session.rollback()
+        flash(str(exc), "error")
+        return redirect(target)
+    db.session.commit()
+    flash(
+        ngettext(
+            "%(num)d producer joined %(program)s.",
+            "%(num)d producers joined %(program)s.",
+            len(created),
+            program=program.name,
+        ),
+        "success",
+    )
+    if skipped:
+        flash(
+            ngettext("%(num)d was already in it.", "%(num)d were already in it.", skipped), "info"
+        )
+    return redirect(
+        target if back == "producer" else url_for("programs.show", program_id=program.id)
+    )

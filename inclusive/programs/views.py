@@ -1,0 +1,333 @@
+"""Program pages: the list, a program with its cohort, its template and its officers."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import abort, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_babel import ngettext
+from flask_login import current_user
+from sqlalchemy import select
+
+from inclusive.extensions import db
+from inclusive.milestones import services as plans
+from inclusive.milestones.models import Enrollment, EnrollmentState
+from inclusive.programs import services
+from inclusive.programs.access import require_record_for_program
+from inclusive.programs.forms import (
+    BulkAchieveForm,
+    NewProgramForm,
+    OfficerForm,
+    ProgramForm,
+    StatusForm,
+    StepForm,
+    TemplateActionForm,
+)
+from inclusive.programs.models import Program, ProgramKind, ProgramStatus, TemplateStep
+from inclusive.tenancy.models import Membership
+from inclusive.tenancy.roles import Permission, Role
+from inclusive.tenancy.web import current_org, load_or_404, org_blueprint, requires
+
+bp = org_blueprint("programs", __name__, url_prefix="/programs")
+COHORT_PAGE = 50
+
+
+def _program_fields(form: ProgramForm) -> dict[str, Any]:
+    return {
+        name: getattr(form, name).data or ("" if name not in ("start_date", "end_date") else None)
+        for name in services.PROGRAM_FIELDS
+    }
+
+
+@bp.route("/")
+def index() -> Any:
+    """Every program of the organization with its enrollment counts."""
+    return render_template("programs/index.html", overview=services.programs_overview())
+
+
+@bp.route("/new", methods=["GET", "POST"])
+@requires(Permission.MANAGE_PROGRAMS)
+def new() -> Any:
+    """Create a program of one of the six kinds, with its default milestone plan."""
+    form = NewProgramForm()
+    if form.validate_on_submit():
+        try:
+            program = services.create_program(
+                current_org(), ProgramKind(form.kind.data), **_program_fields(form)
+            )
+        except services.ProgramError as exc:
+            db.session.rollback()
+            getattr(form, exc.field or "name").errors.append(str(exc))
+        else:
+            db.session.commit()
+            flash(_("The program is created as a draft. Review its milestone plan."), "success")
+            return redirect(url_for("programs.template", program_id=program.id))
+    return render_template("programs/form.html", form=form, program=None)
+
+
+@bp.route("/<int:program_id>")
+def show(program_id: int) -> Any:
+    """A program: its cohort with progress, completion per milestone, states and risks."""
+    program = load_or_404(Program, program_id)
+    page = max(request.args.get("page", 1, type=int), 1)
+    state = request.args.get("state", "")
+    cohort_query = (
+        select(Enrollment)
+        .where(Enrollment.program_id == program.id)
+        .order_by(Enrollment.id)
+        .offset((page - 1) * COHORT_PAGE)
+        .limit(COHORT_PAGE + 1)
+    )
+    if state in set(EnrollmentState):
+        cohort_query = cohort_query.where(Enrollment.state == state)
+    cohort = list(db.session.scalars(cohort_query))
+    at_risk = list(
+        db.session.scalars(
+            select(Enrollment)
+            .where(Enrollment.program_id == program.id, Enrollment.at_risk.is_(True))
+            .order_by(Enrollment.id)
+            .limit(20)
+        )
+    )
+    steps = list(program.steps)
+    bulk_form = BulkAchieveForm()
+    bulk_form.step_id.choices = [(s.id, f"{s.position}. {s.name}") for s in steps]
+    return render_template(
+        "programs/show.html",
+        program=program,
+        cohort=cohort[:COHORT_PAGE],
+        has_next=len(cohort) > COHORT_PAGE,
+        page=page,
+        state=state,
+        counts=plans.state_counts(program.id),
+        completion=plans.completion_by_step(program.id),
+        steps=steps,
+        at_risk=at_risk,
+        officers=services.officers(program),
+        status_form=StatusForm(status=program.status),
+        officer_form=_officer_form(program),
+        bulk_form=bulk_form,
+    )
+
+
+def _officer_form(program: Program) -> OfficerForm:
+    form = OfficerForm()
+    assigned = {o.user_id for o in services.officers(program)}
+    members = db.session.scalars(select(Membership).filter_by(role=Role.FIELD_OFFICER))
+    form.user_id.choices = [(m.user_id, m.user.name) for m in members if m.user_id not in assigned]
+    return form
+
+
+@bp.route("/<int:program_id>/edit", methods=["GET", "POST"])
+@requires(Permission.MANAGE_PROGRAMS)
+def edit(program_id: int) -> Any:
+    """Change a program's description, dates and counterpart."""
+    program = load_or_404(Program, program_id)
+    form = ProgramForm(obj=program)
+    if form.validate_on_submit():
+        try:
+            services.update_program(program, **_program_fields(form))
+        except services.ProgramError as exc:
+            db.session.rollback()
+            getattr(form, exc.field or "name").errors.append(str(exc))
+        else:
+            db.session.commit()
+            flash(_("The program is saved."), "success")
+            return redirect(url_for("programs.show", program_id=program.id))
+    return render_template("programs/form.html", form=form, program=program), (
+        400 if form.errors else 200
+    )
+
+
+@bp.route("/<int:program_id>/status", methods=["POST"])
+@requires(Permission.MANAGE_PROGRAMS)
+def status(program_id: int) -> Any:
+    """Open, run or close a program."""
+    program = load_or_404(Program, program_id)
+    form = StatusForm()
+    if form.validate_on_submit():
+        try:
+            services.set_status(program, ProgramStatus(form.status.data))
+        except services.ProgramError as exc:
+            db.session.rollback()
+            flash(str(exc), "error")
+        else:
+            db.session.commit()
+            flash(_("The program's status is changed."), "success")
+    return redirect(url_for("programs.show", program_id=program.id))
+
+
+@bp.route("/<int:program_id>/officers", methods=["POST"])
+@requires(Permission.MANAGE_PROGRAMS)
+def assign_officer(program_id: int) -> Any:
+    """Assign a field officer to the program."""
+    program = load_or_404(Program, program_id)
+    form = _officer_form(program)
+    if form.validate_on_submit():
+        try:
+            services.assign_officer(program, form.user_id.data)
+        except services.ProgramError as exc:
+            db.session.rollback()
+            flash(str(exc), "error")
+        else:
+            db.session.commit()
+            flash(_("The field officer is assigned."), "success")
+    else:
+        flash(_("Choose a field officer of the organization."), "error")
+    return redirect(url_for("programs.show", program_id=program.id))
+
+
+@bp.route("/<int:program_id>/officers/<int:user_id>/remove", methods=["POST"])
+@requires(Permission.MANAGE_PROGRAMS)
+def remove_officer(program_id: int, user_id: int) -> Any:
+    """Take a field officer off the program."""
+    program = load_or_404(Program, program_id)
+    if TemplateActionForm().validate_on_submit():
+        services.unassign_officer(program, user_id)
+        db.session.commit()
+        flash(_("The field officer is no longer assigned."), "success")
+    return redirect(url_for("programs.show", program_id=program.id))
+
+
+@bp.route("/<int:program_id>/template")
+def template(program_id: int) -> Any:
+    """The program's milestone template, editable by managers."""
+    program = load_or_404(Program, program_id)
+    return render_template(
+        "programs/template.html",
+        program=program,
+        steps=list(program.steps),
+        new_step=StepForm(formdata=None),
+        forms={s.id: StepForm(formdata=None, obj=s, prefix=f"s{s.id}") for s in program.steps},
+        action_form=TemplateActionForm(),
+    )
+
+
+def _step_fields(form: StepForm) -> services.StepFields:
+    return services.StepFields(
+        form.name.data or "",
+        form.offset_days.data or 0,
+        form.weight.data or 1,
+        bool(form.evidence_required.data),
+    )
+
+
+def _step_of(program: Program, step_id: int) -> TemplateStep:
+    step = load_or_404(TemplateStep, step_id)
+    if step.program_id != program.id:
+        abort(404)
+    return step
+
+
+@bp.route("/<int:program_id>/template/steps", methods=["POST"])
+@requires(Permission.MANAGE_PROGRAMS)
+def add_step(program_id: int) -> Any:
+    """Add a step at the end of the template."""
+    program = load_or_404(Program, program_id)
+    form = StepForm()
+    if form.validate_on_submit():
+        try:
+            services.add_step(program, _step_fields(form), form.apply_to_existing.data)
+        except services.ProgramError as exc:
+            db.session.rollback()
+            flash(str(exc), "error")
+        else:
+            db.session.commit()
+            flash(_("The step is added."), "success")
+            return redirect(url_for("programs.template", program_id=program.id))
+    return render_template(
+        "programs/template.html",
+        program=program,
+        steps=list(program.steps),
+        new_step=form,
+        forms={s.id: StepForm(formdata=None, obj=s, prefix=f"s{s.id}") for s in program.steps},
+        action_form=TemplateActionForm(),
+    ), 400
+
+
+@bp.route("/<int:program_id>/template/steps/<int:step_id>", methods=["POST"])
+@requires(Permission.MANAGE_PROGRAMS)
+def update_step(program_id: int, step_id: int) -> Any:
+    """Rename or re-time a step."""
+    program = load_or_404(Program, program_id)
+    step = _step_of(program, step_id)
+    form = StepForm(prefix=f"s{step.id}")
+    if form.validate_on_submit():
+        try:
+            services.update_step(step, _step_fields(form), form.apply_to_existing.data)
+        except services.ProgramError as exc:
+            db.session.rollback()
+            flash(str(exc), "error")
+        else:
+            db.session.commit()
+            flash(_("The step is saved."), "success")
+    else:
+        flash(_("Check the step: %(errors)s", errors=_form_errors(form)), "error")
+    return redirect(url_for("programs.template", program_id=program.id))
+
+
+def _form_errors(form: Any) -> str:
+    return "; ".join(
+        f"{form[name].label.text}: {' '.join(map(str, errs))}" for name, errs in form.errors.items()
+    )
+
+
+@bp.route("/<int:program_id>/template/steps/<int:step_id>/remove", methods=["POST"])
+@requires(Permission.MANAGE_PROGRAMS)
+def remove_step(program_id: int, step_id: int) -> Any:
+    """Remove a step from the template."""
+    program = load_or_404(Program, program_id)
+    step = _step_of(program, step_id)
+    form = TemplateActionForm()
+    if form.validate_on_submit():
+        try:
+            services.remove_step(step, form.apply_to_existing.data)
+        except services.ProgramError as exc:
+            db.session.rollback()
+            flash(str(exc), "error")
+        else:
+            db.session.commit()
+            flash(_("The step is removed."), "success")
+    return redirect(url_for("programs.template", program_id=program.id))
+
+
+@bp.route("/<int:program_id>/template/steps/<int:step_id>/move", methods=["POST"])
+@requires(Permission.MANAGE_PROGRAMS)
+def move_step(program_id: int, step_id: int) -> Any:
+    """Move a step up or down."""
+    program = load_or_404(Program, program_id)
+    step = _step_of(program, step_id)
+    form = TemplateActionForm()
+    if form.validate_on_submit():
+        direction = -1 if request.form.get("direction") == "up" else 1
+        services.move_step(step, direction, form.apply_to_existing.data)
+        db.session.commit()
+    return redirect(url_for("programs.template", program_id=program.id))
+
+
+@bp.route("/<int:program_id>/bulk-achieve", methods=["POST"])
+def bulk_achieve(program_id: int) -> Any:
+    """Mark one milestone achieved for many producers of the cohort."""
+    program = load_or_404(Program, program_id)
+    require_record_for_program(program.id)
+    form = BulkAchieveForm()
+    form.step_id.choices = [(s.id, s.name) for s in program.steps]
+    try:
+        ids = {int(v) for v in request.form.getlist("enrollment_ids")}
+    except ValueError:
+        ids = set()
+    if form.validate_on_submit() and ids:
+        changed = plans.bulk_achieve(
+            program, form.step_id.data, ids, form.note.data or "", current_user.id
+        )
+        db.session.commit()
+        flash(
+            ngettext(
+                "%(num)d milestone marked achieved.", "%(num)d milestones marked achieved.", changed
+            ),
+            "success",
+        )
+    else:
+        flash(_("Choose a milestone and at least one producer."), "error")
+    return redirect(url_for("programs.show", program_id=program.id))
