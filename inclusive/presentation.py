@@ -172,6 +172,7 @@ EVENT_TEXT = {
     "assessment.recorded": lambda d: _(
         "Viability diagnostic: %(total)s of 24.", total=d.get("total")
     ),
+    "offtake.imported": lambda d: _("Purchase recorded by a CSV import."),
     "offtake.recorded": lambda d: _(
         "Purchase recorded: %(quantity)s of %(product)s.",
         quantity=d.get("quantity"),

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import date
-from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from decimal import ROUND_HALF_UP, Decimal, DecimalException
 from typing import Any
 
 from flask_babel import gettext as _
@@ -19,7 +20,7 @@ from inclusive.impact.models import (
     OfftakePurchase,
     ViabilityAssessment,
 )
-from inclusive.milestones.models import Enrollment
+from inclusive.milestones.models import Enrollment, EnrollmentState
 from inclusive.programs.models import OFFTAKE_KINDS, Program
 from inclusive.timeutil import utcnow
 
@@ -72,6 +73,9 @@ class FiguresError(ValueError):
         self.errors = errors
 
 
+THOUSANDS_WITH_DOTS = re.compile(r"-?[1-9]\d{0,2}(\.\d{3})+")
+
+
 def to_hundredths(value: Any) -> int:
     """Parse an amount typed by a person (1234.5, 1.234,50, 1,234.50) into hundredths."""
     if isinstance(value, int):
@@ -89,13 +93,17 @@ def to_hundredths(value: Any) -> int:
     elif "," in text:
         head, _sep, tail = text.rpartition(",")
         text = f"{head.replace(',', '')}.{tail}" if len(tail) <= 2 else text.replace(",", "")
+    elif THOUSANDS_WITH_DOTS.fullmatch(text):  # 1.234 and 1.234.567, as es and pt write them
+        text = text.replace(".", "")
+    if "e" in text.lower():
+        raise ValueError("exponents are not amounts")
     try:
         amount = Decimal(text)
-    except InvalidOperation as exc:
+        if not amount.is_finite() or abs(amount) > MAX_MONEY:
+            raise ValueError("not a plausible amount")
+        return int((amount * 100).to_integral_value(ROUND_HALF_UP))
+    except DecimalException as exc:
         raise ValueError("not a number") from exc
-    if not amount.is_finite():
-        raise ValueError("not a number")
-    return int((amount * 100).to_integral_value(ROUND_HALF_UP))
 
 
 def month_start(day: date) -> date:
@@ -152,6 +160,7 @@ def save_snapshot(
         month=month.isoformat(),
         **{k: v / 100 for k, v in values.items()},
         employees=employees,
+        actor_id=actor_id,
     )
     return snapshot
 
@@ -281,6 +290,7 @@ def save_assessment(
         assessed_on=assessed_on.isoformat(),
         total=assessment.total,
         **clean,
+        actor_id=actor_id,
     )
     return assessment
 
@@ -317,10 +327,10 @@ def record_purchase(
     errors: dict[str, str] = {}
     if program.kind not in OFFTAKE_KINDS:
         errors["program_id"] = _("Only supplier programs and rural networks keep a ledger.")
-    enrolled = db.session.scalar(
-        select(Enrollment.id).filter_by(program_id=program.id, producer_id=producer_id)
+    state = db.session.scalar(
+        select(Enrollment.state).filter_by(program_id=program.id, producer_id=producer_id)
     )
-    if enrolled is None:
+    if state is None or state in (EnrollmentState.APPLIED, EnrollmentState.WAITLISTED):
         errors["program_id"] = _("The producer is not enrolled in this program.")
     purchased_on = fields.get("purchased_on")
     if not isinstance(purchased_on, date):
@@ -344,6 +354,8 @@ def record_purchase(
     except ValueError:
         errors["unit_price"] = _("Enter an amount, such as 1250.50.")
         unit_price = 0
+    if not errors and quantity * unit_price > MAX_MONEY:
+        errors["unit_price"] = _("This amount is not plausible for a micro or small producer.")
     if errors:
         raise FiguresError(errors)
     purchase = OfftakePurchase(
@@ -369,6 +381,7 @@ def record_purchase(
         product=product,
         quantity=quantity,
         amount=purchase.amount / 100,
+        actor_id=actor_id,
     )
     return purchase
 

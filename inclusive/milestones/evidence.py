@@ -43,9 +43,9 @@ def attach(milestone: Milestone, upload: FileStorage, actor_id: int) -> Evidence
     if len(data) > limit:
         raise PlanError(
             _(
-                "%(name)s is larger than %(mb)d MB.",
+                "%(name)s is larger than %(size)s.",
                 name=upload.filename or "?",
-                mb=limit // (1024 * 1024),
+                size=f"{limit // 1024} KB" if limit < 1024 * 1024 else f"{limit // 1048576} MB",
             )
         )
     if not data:

@@ -241,6 +241,7 @@ def record_progress(
         old=current.value,
         new=status.value,
         note=note,
+        actor_id=actor_id,
     )
     _set_status(milestone, status)
     if note:
@@ -262,6 +263,7 @@ def verify(milestone: Milestone, actor_id: int) -> None:
         producer_id=milestone.producer_id,
         program_id=milestone.program_id,
         milestone=milestone.name,
+        actor_id=actor_id,
     )
     _set_status(milestone, M.VERIFIED)
     milestone.verified_by_id = actor_id
@@ -360,6 +362,7 @@ def bulk_achieve(
             new=M.ACHIEVED.value,
             note=note.strip(),
             bulk=True,
+            actor_id=actor_id,
         )
         _set_status(milestone, M.ACHIEVED)
         milestone.note = note.strip() or milestone.note
@@ -418,9 +421,14 @@ def refresh(enrollments: Sequence[Enrollment], on: date | None = None) -> None:
 def sweep_risk(on: date | None = None) -> int:
     """Flag every live enrollment of the organization in scope with an overdue milestone."""
     on = on or today()
+    live = select(Enrollment.id).where(Enrollment.state.in_(LIVE_STATES))
     overdue = (
         select(Milestone.enrollment_id)
-        .where(Milestone.status.in_([M.PLANNED, M.IN_PROGRESS, M.MISSED]), Milestone.due_date < on)
+        .where(
+            Milestone.status.in_([M.PLANNED, M.IN_PROGRESS, M.MISSED]),
+            Milestone.due_date < on,
+            Milestone.enrollment_id.in_(live),
+        )
         .distinct()
     )
     late_ids = set(db.session.scalars(overdue))

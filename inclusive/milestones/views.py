@@ -75,16 +75,20 @@ def milestone(milestone_id: int) -> Any:
     if form.is_submitted():
         require_record_for_program(item.program_id)
         if form.validate():
+            saved: list[str] = []
             try:
                 for upload in form.files.data or []:
                     if upload and upload.filename:
-                        attach(item, upload, current_user.id)
+                        saved.append(attach(item, upload, current_user.id).storage_key)
                 plans.record_progress(
                     item, MilestoneStatus(form.status.data), form.note.data or "", current_user.id
                 )
             except plans.PlanError as exc:
                 db.session.rollback()
+                for key in saved:  # nothing half-written: no file without its row
+                    storage().delete(key)
                 form.files.errors = [*list(form.files.errors), str(exc)]
+                flash(str(exc), "error")
             else:
                 db.session.commit()
                 flash(_("Progress on “%(name)s” is recorded.", name=item.name), "success")

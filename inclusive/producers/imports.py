@@ -18,6 +18,7 @@ import logging
 import re
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
@@ -26,8 +27,23 @@ from typing import Any, Protocol, TypeVar
 from flask import current_app
 from flask_babel import force_locale
 from flask_babel import gettext as _
+from psycopg import errors as pg_errors
 from psycopg import sql
-from sqlalchemy import Connection, Engine, Table, and_, func, or_, select, update
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    Engine,
+    Table,
+    and_,
+    any_,
+    func,
+    literal,
+    or_,
+    select,
+    update,
+)
+from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import defer
 
 from inclusive.audit.models import AuditEvent
@@ -76,6 +92,8 @@ RUNNING = frozenset({ImportStatus.QUEUED, ImportStatus.IMPORTING})
 #: Enrollment states in which a producer sells to the program's counterpart.
 SELLING_STATES = frozenset(EnrollmentState) - {EnrollmentState.APPLIED, EnrollmentState.WAITLISTED}
 
+#: First characters of a cell worth a closer look for a formula (leading blanks included).
+_FORMULA_STARTS = frozenset("=@+- \t\r\n")
 _CONTROL_CHARS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
 _WORKBOOK_SIGNATURES = (b"PK\x03\x04", b"\xd0\xcf\x11\xe0")  # xlsx/ods (zip), xls (OLE)
 _UTF16_BOMS = (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)
@@ -361,7 +379,7 @@ def _problem(line: int, column: str, message: str) -> dict[str, Any]:
     return {"line": line, "column": column, "message": str(message)}
 
 
-@dataclass
+@dataclass(slots=True)
 class RowResult:
     """One data row after checking: its clean values, or what is wrong with it."""
 
@@ -376,6 +394,9 @@ class RowResult:
         self.clean = None
 
 
+Writer = Callable[[list["RowResult"]], None]
+
+
 class RowKind(Protocol):
     """What an import of one kind of row knows: its columns, checks and how to write it."""
 
@@ -383,7 +404,7 @@ class RowKind(Protocol):
 
     def clean(self, raw: Mapping[str, str]) -> tuple[Any, dict[str, str]]: ...
     def review(self, chunk: list[RowResult], header: Header) -> None: ...
-    def write(self, rows: list[RowResult], context: WriteContext) -> None: ...
+    def writer(self, context: WriteContext) -> AbstractContextManager[Writer]: ...
 
 
 def _row_values(line: int, cells: list[str], header: Header) -> tuple[dict[str, str], list]:
@@ -397,7 +418,7 @@ def _row_values(line: int, cells: list[str], header: Header) -> tuple[dict[str, 
                 problems.append(_problem(line, "", _("This cell is outside the header's columns.")))
             continue
         raw[name] = cell
-        if is_formula(cell):
+        if cell and cell[0] in _FORMULA_STARTS and is_formula(cell):
             message = _("This looks like a spreadsheet formula; formulas are not imported.")
             problems.append(_problem(line, header.label(name), message))
     return raw, problems
@@ -451,6 +472,7 @@ class WriteContext:
     now: datetime
     batch_id: int
     postgresql: bool
+    capacity: int  # the most rows the import may write (the valid rows of the preview)
 
     def details(self, **extra: Any) -> Any:
         """Audit details as the insert path wants them (COPY takes JSON text)."""
@@ -461,17 +483,41 @@ class WriteContext:
 AUDIT_COLUMNS = ("org_id", "at", "actor_id", "action", "producer_id", "program_id", "details")
 
 
+def _driver(connection: Connection) -> Any:
+    """The psycopg connection under a SQLAlchemy one (same transaction)."""
+    return connection.connection.driver_connection
+
+
+def _copy_statement(table: Table, columns: Sequence[str]) -> sql.Composed:
+    return sql.SQL("COPY {} ({}) FROM STDIN").format(
+        sql.Identifier(table.name), sql.SQL(", ").join(map(sql.Identifier, columns))
+    )
+
+
 def _copy(
     connection: Connection, table: Table, columns: Sequence[str], rows: Iterable[Sequence[Any]]
 ) -> None:
     """Stream rows into a table with PostgreSQL's COPY, in the session's transaction."""
-    statement = sql.SQL("COPY {} ({}) FROM STDIN").format(
-        sql.Identifier(table.name), sql.SQL(", ").join(map(sql.Identifier, columns))
-    )
-    raw = connection.connection.driver_connection
-    with raw.cursor() as cursor, cursor.copy(statement) as copy:
+    statement = _copy_statement(table, columns)
+    with _driver(connection).cursor() as cursor, cursor.copy(statement) as copy:
         for row in rows:
             copy.write_row(row)
+
+
+def refresh_statistics(*tables: Table) -> None:
+    """ANALYZE tables on PostgreSQL, in the session's transaction (it sees its own rows).
+
+    Foreign-key checks plan their lookup once per connection. Planned while a table looked
+    empty, the lookup of a producer may scan an index on org_id alone: one scan of all the
+    organization's producers per imported row. Fresh statistics invalidate that plan. A
+    role that does not own the table gets a warning, not an error.
+    """
+    connection = db.session.connection()
+    if connection.dialect.name != "postgresql":
+        return
+    with _driver(connection).cursor() as cursor:
+        for table in tables:
+            cursor.execute(sql.SQL("ANALYZE {}").format(sql.Identifier(table.name)))
 
 
 def bulk_insert(table: Table, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
@@ -489,23 +535,19 @@ def bulk_insert(table: Table, columns: Sequence[str], rows: Sequence[Sequence[An
         connection.execute(table.insert(), [dict(zip(columns, row, strict=True)) for row in rows])
 
 
-def insert_with_ids(
-    table: Table, columns: Sequence[str], rows: Sequence[Sequence[Any]]
-) -> list[int]:
-    """Insert rows like :func:`bulk_insert` and return their new ids, in order."""
-    connection = db.session.connection()
-    if connection.dialect.name != "postgresql":
-        statement = table.insert().returning(table.c.id, sort_by_parameter_order=True)
-        params = [dict(zip(columns, row, strict=True)) for row in rows]
-        return list(connection.execute(statement, params).scalars())
-    # Ids come from the table's sequence first, so that rows of other tables (sectors,
-    # audit events) can point at them within the same COPY-based transaction.
+def new_ids(connection: Connection, table: Table, count: int) -> list[int]:
+    """Take ``count`` ids from a PostgreSQL table's sequence, for rows written by COPY."""
     sequence = func.pg_get_serial_sequence(table.name, "id")
-    query = select(func.nextval(sequence)).select_from(func.generate_series(1, len(rows)))
-    ids = list(connection.execute(query).scalars())
-    with_ids = ((new_id, *row) for new_id, row in zip(ids, rows, strict=True))
-    _copy(connection, table, ("id", *columns), with_ids)
-    return ids
+    query = select(func.nextval(sequence)).select_from(func.generate_series(1, count))
+    return list(connection.execute(query).scalars())
+
+
+def _one_of(column: Any, values: Iterable[Any]) -> ColumnElement[bool]:
+    """``column IN values``: one array parameter on PostgreSQL (thousands are cheap)."""
+    values = list(values)
+    if db.session.get_bind().dialect.name == "postgresql":
+        return column == any_(literal(values, ARRAY(column.type)))
+    return column.in_(values)
 
 
 # Producers -----------------------------------------------------------------------------
@@ -524,23 +566,33 @@ def _contact(values: Mapping[str, Any]) -> tuple[str, str] | None:
 def _existing_national_ids(national_ids: set[str]) -> dict[str, int]:
     if not national_ids:
         return {}
-    query = select(Producer.national_id, Producer.id).where(Producer.national_id.in_(national_ids))
+    query = select(Producer.national_id, Producer.id).where(
+        _one_of(Producer.national_id, national_ids)
+    )
     return {nid: pid for nid, pid in db.session.execute(query)}
 
 
 def _existing_contacts(phones: set[str]) -> dict[tuple[str, str], int]:
     if not phones:
         return {}
-    query = select(Producer.name_key, Producer.phone, Producer.id).where(Producer.phone.in_(phones))
+    query = select(Producer.name_key, Producer.phone, Producer.id).where(
+        _one_of(Producer.phone, phones)
+    )
     return {(key, phone): pid for key, phone, pid in db.session.execute(query)}
 
 
 class ProducerRows:
-    """Producer files: rows cleaned as the producer form cleans them, duplicates flagged."""
+    """Producer files: rows cleaned as the producer form cleans them, duplicates flagged.
+
+    For the preview, duplicates are looked up in the registry; for the import, the
+    duplicates the preview found (and the user saw) are taken as they are. A producer given
+    the same national id in between makes the unique index refuse the whole import.
+    """
 
     layout = PRODUCER_LAYOUT
 
-    def __init__(self) -> None:
+    def __init__(self, known_duplicates: Sequence[Mapping[str, Any]] | None = None) -> None:
+        self.known = None if known_duplicates is None else {d["line"]: d for d in known_duplicates}
         self.ids_seen: dict[str, int] = {}
         self.contacts_seen: dict[tuple[str, str], int] = {}
 
@@ -551,6 +603,10 @@ class ProducerRows:
     def review(self, chunk: list[RowResult], header: Header) -> None:
         """Flag rows with the id, or the name and phone, of an earlier row or a producer."""
         rows = [row for row in chunk if row.clean is not None]
+        if self.known is not None:
+            for row in rows:
+                row.duplicate = self.known.get(row.line)
+            return
         values = [row.clean.values for row in rows]
         known_ids = _existing_national_ids({v["national_id"] for v in values if v["national_id"]})
         known_contacts = _existing_contacts({v["phone"] for v in values if v["phone"]})
@@ -579,24 +635,83 @@ class ProducerRows:
         if contact:
             self.contacts_seen.setdefault(contact, row.line)
 
-    def write(self, rows: list[RowResult], context: WriteContext) -> None:
+    def writer(self, context: WriteContext) -> AbstractContextManager[Writer]:
         """Write producers, their sectors and one audit event each."""
-        org, now = context.org_id, context.now
-        ids = insert_with_ids(
-            Producer.__table__,
-            PRODUCER_COLUMNS,
-            [_producer_row(org, row.clean.values, now) for row in rows],
-        )
-        sectors = [
-            (org, pid, sector)
-            for pid, row in zip(ids, rows, strict=True)
-            for sector in row.clean.sectors
-        ]
-        bulk_insert(ProducerSector.__table__, ("org_id", "producer_id", "sector"), sectors)
+        if context.postgresql:
+            return _streamed_producers(context)
+        return _chunked_writer(lambda rows: _insert_producers(rows, context))
+
+
+SECTOR_COLUMNS = ("org_id", "producer_id", "sector")
+
+
+@contextmanager
+def _chunked_writer(write: Writer) -> Iterator[Writer]:
+    yield write
+
+
+class _ProducerStream:
+    """Rows written into an open COPY of producers; their sectors and events kept for later."""
+
+    def __init__(self, context: WriteContext, copy: Any, ids: list[int]) -> None:
+        self.context, self.copy, self.ids, self.taken = context, copy, ids, 0
+        self.sectors: list[tuple[Any, ...]] = []
+        self.events: list[tuple[Any, ...]] = []
+
+    def __call__(self, rows: list[RowResult]) -> None:
+        """Send rows to the server, which inserts them while the next ones are checked."""
+        context, org, now = self.context, self.context.org_id, self.context.now
+        ids = self.ids[self.taken : self.taken + len(rows)]
+        if len(ids) < len(rows):
+            raise ImportRefused(_("The file changed after it was checked. Upload it again."))
+        self.taken += len(rows)
         details = context.details()
-        actor = context.actor_id
-        events = [(org, now, actor, "producer.imported", pid, None, details) for pid in ids]
-        bulk_insert(AuditEvent.__table__, AUDIT_COLUMNS, events)
+        for producer_id, row in zip(ids, rows, strict=True):
+            self.copy.write_row((producer_id, *_producer_row(org, row.clean.values, now)))
+            self.sectors.extend((org, producer_id, sector) for sector in row.clean.sectors)
+            self.events.append(
+                (org, now, context.actor_id, "producer.imported", producer_id, None, details)
+            )
+
+
+@contextmanager
+def _streamed_producers(context: WriteContext) -> Iterator[Writer]:
+    """PostgreSQL: one COPY of producers for the whole file, then sectors, then events.
+
+    The server inserts producers while Python reads and checks the next rows. Ids come from
+    the sequence first so that sectors and audit events can point at them.
+    """
+    connection = db.session.connection()
+    ids = new_ids(connection, Producer.__table__, context.capacity)
+    statement = _copy_statement(Producer.__table__, ("id", *PRODUCER_COLUMNS))
+    with _driver(connection).cursor() as cursor, cursor.copy(statement) as copy:
+        stream = _ProducerStream(context, copy, ids)
+        yield stream
+    refresh_statistics(Producer.__table__)  # before the foreign-key checks of what follows
+    bulk_insert(ProducerSector.__table__, SECTOR_COLUMNS, stream.sectors)
+    bulk_insert(AuditEvent.__table__, AUDIT_COLUMNS, stream.events)
+
+
+def _insert_producers(rows: list[RowResult], context: WriteContext) -> None:
+    """Elsewhere (SQLite): executemany, a chunk at a time, the new ids read back in order."""
+    if not rows:
+        return
+    org, now, table = context.org_id, context.now, Producer.__table__
+    params = [
+        dict(zip(PRODUCER_COLUMNS, _producer_row(org, row.clean.values, now), strict=True))
+        for row in rows
+    ]
+    statement = table.insert().returning(table.c.id, sort_by_parameter_order=True)
+    ids = list(db.session.connection().execute(statement, params).scalars())
+    sectors = [
+        (org, pid, sector)
+        for pid, row in zip(ids, rows, strict=True)
+        for sector in row.clean.sectors
+    ]
+    bulk_insert(ProducerSector.__table__, SECTOR_COLUMNS, sectors)
+    details, actor = context.details(), context.actor_id
+    events = [(org, now, actor, "producer.imported", pid, None, details) for pid in ids]
+    bulk_insert(AuditEvent.__table__, AUDIT_COLUMNS, events)
 
 
 def _producer_row(org_id: int, v: Mapping[str, Any], now: datetime) -> tuple[Any, ...]:
@@ -782,7 +897,7 @@ def _producers_that_exist(ids: set[int]) -> set[int]:
     # The tenant filter makes another organization's producer look like no producer at all.
     if not ids:
         return set()
-    return set(db.session.scalars(select(Producer.id).where(Producer.id.in_(ids))))
+    return set(db.session.scalars(select(Producer.id).where(_one_of(Producer.id, ids))))
 
 
 def _selling_producers(program_id: int) -> set[int]:
@@ -803,8 +918,8 @@ def _existing_purchases(program_id: int, purchases: list[CleanPurchase]) -> set[
         OfftakePurchase.unit_price,
     ).where(
         OfftakePurchase.program_id == program_id,
-        OfftakePurchase.producer_id.in_({p.producer_id for p in purchases}),
-        OfftakePurchase.purchased_on.in_({p.purchased_on for p in purchases}),
+        _one_of(OfftakePurchase.producer_id, {p.producer_id for p in purchases}),
+        _one_of(OfftakePurchase.purchased_on, {p.purchased_on for p in purchases}),
     )
     return {
         (pid, day, product.lower(), float(qty), price)
@@ -865,8 +980,14 @@ class OfftakeRows:
             else:
                 purchase.producer_id = found
 
-    def write(self, rows: list[RowResult], context: WriteContext) -> None:
-        """Write the purchases and one audit event each, on the producers' timelines."""
+    @contextmanager
+    def writer(self, context: WriteContext) -> Iterator[Writer]:
+        """Write purchases a chunk at a time, with one audit event each."""
+        # Producers may have been imported minutes ago: plan their key checks on fresh numbers.
+        refresh_statistics(Producer.__table__, Program.__table__)
+        yield lambda rows: self._write(rows, context)
+
+    def _write(self, rows: list[RowResult], context: WriteContext) -> None:
         org, now, actor, program = context.org_id, context.now, context.actor_id, self.program.id
         purchases = [
             (org, p.producer_id, program, p.purchased_on, p.product, float(p.quantity), p.unit,
@@ -902,12 +1023,14 @@ def _offtake_program(program_id: int | None) -> Program:
     return program
 
 
-def rows_of(kind: str, program_id: int | None = None) -> RowKind:
-    """The checks and writer of one kind of import."""
+def rows_of(
+    kind: str, program_id: int | None = None, known_duplicates: Sequence[Any] | None = None
+) -> RowKind:
+    """The checks and writer of one kind of import (producers: with the preview's duplicates)."""
     if kind == OFFTAKE:
         return OfftakeRows(_offtake_program(program_id))
     if kind == PRODUCERS:
-        return ProducerRows()
+        return ProducerRows(known_duplicates)
     raise ImportRefused(_("Unknown kind of import."))
 
 
@@ -1072,20 +1195,30 @@ def import_or_fail(
     progress: Callable[[int], None] = _no_progress,
 ) -> None:
     """Write the batch's rows in a savepoint: all of them, or none and the batch failed."""
-    try:
-        with db.session.begin_nested():
-            _write_batch(batch, include_likely, actor_id, progress)
-    except ImportRefused as exc:
-        _fail(batch, str(exc))
-    except Exception:  # the database or a bug: the savepoint is gone, the batch says so
-        log.exception("Import batch %s failed; nothing was imported.", batch.id)
-        _fail(
-            batch,
-            _(
-                "The import failed and nothing was imported. Upload the file again; "
-                "if it fails again, tell us."
-            ),
+    # The uploader's language: labels in the file ("Cooperativa") read as in the preview.
+    with force_locale(_locale_of(batch)):
+        try:
+            with db.session.begin_nested():
+                _write_batch(batch, include_likely, actor_id, progress)
+        except ImportRefused as exc:
+            _fail(batch, str(exc))
+        except Exception as exc:  # the database or a bug: the savepoint is gone; say so
+            log.exception("Import batch %s failed; nothing was imported.", batch.id)
+            _fail(batch, _failure_message(exc))
+
+
+def _failure_message(exc: Exception) -> str:
+    if isinstance(exc, pg_errors.UniqueViolation) or (
+        isinstance(exc, IntegrityError) and "unique" in str(exc.orig).lower()
+    ):
+        return _(
+            "A producer with a national id of this file was registered after the check. "
+            "Nothing was imported: upload the file again to see it."
         )
+    return _(
+        "The import failed and nothing was imported. Upload the file again; if it fails "
+        "again, tell us."
+    )
 
 
 def _fail(batch: ImportBatch, reason: str) -> None:
@@ -1114,22 +1247,24 @@ def _stored_file(batch: ImportBatch) -> bytes:
 def _write_batch(
     batch: ImportBatch, include_likely: bool, actor_id: int | None, progress: Callable[[int], None]
 ) -> None:
-    kind = rows_of(batch.kind, batch.program_id)
+    kind = rows_of(batch.kind, batch.program_id, known_duplicates=batch.duplicates or [])
     context = WriteContext(
         org_id=require_org_id(),
         actor_id=actor_id,
         now=utcnow(),
         batch_id=batch.id,
         postgresql=db.session.connection().dialect.name == "postgresql",
+        capacity=batch.valid_rows,
     )
     processed = imported = 0
-    for chunk in check_rows(read_upload(_stored_file(batch)), kind):
-        chosen = [row for row in chunk if _chosen(row, include_likely)]
-        if chosen:
-            kind.write(chosen, context)
-        processed += len(chunk)
-        imported += len(chosen)
-        progress(processed)
+    source = read_upload(_stored_file(batch))
+    with kind.writer(context) as write:
+        for chunk in check_rows(source, kind):
+            chosen = [row for row in chunk if _chosen(row, include_likely)]
+            write(chosen)
+            processed += len(chunk)
+            imported += len(chosen)
+            progress(processed)
     batch.status = ImportStatus.DONE
     batch.processed_rows = processed
     batch.imported_rows = imported
@@ -1156,14 +1291,16 @@ class ProgressWriter:
             .values(processed_rows=processed)
         )
         engine = db.engine
-        if isinstance(engine, Engine) and engine.dialect.name != "sqlite":
-            # A transaction of its own, committed at once, while the import's stays open.
-            with engine.begin() as connection:
-                connection.execute(statement)
-        else:
+        if engine.dialect.name == "sqlite":
             # SQLite has one writer at a time: a second connection would wait for the import
             # to end. Progress rides in the import's transaction and shows when it commits.
             db.session.execute(statement, execution_options={"synchronize_session": False})
+        elif isinstance(engine, Engine):
+            # A transaction of its own, committed at once, while the import's stays open.
+            with engine.begin() as connection:
+                connection.execute(statement)
+        # Otherwise (tests, which share one connection) it is busy with the COPY: the count
+        # shows when the import ends.
 
 
 def _locale_of(batch: ImportBatch) -> str:
@@ -1183,7 +1320,6 @@ def import_batch_job(
     if batch is None or not _claim(batch, ImportStatus.QUEUED, ImportStatus.IMPORTING):
         return  # imported, failed, or taken by another delivery of this job
     db.session.commit()  # the page shows "importing" while the import's transaction runs
-    with force_locale(_locale_of(batch)):
-        progress = ProgressWriter(batch.id, batch.org_id)
-        import_or_fail(batch, include_likely=include_likely, actor_id=actor_id, progress=progress)
+    progress = ProgressWriter(batch.id, batch.org_id)
+    import_or_fail(batch, include_likely=include_likely, actor_id=actor_id, progress=progress)
     db.session.commit()

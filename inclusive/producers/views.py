@@ -30,7 +30,7 @@ from inclusive.programs.forms import EnrollForm
 from inclusive.programs.models import Program, ProgramStatus
 from inclusive.tenancy.roles import Permission
 from inclusive.tenancy.scope import require_org_id, tenant_scope
-from inclusive.tenancy.web import load_or_404, org_blueprint, requires
+from inclusive.tenancy.web import form_ids, load_or_404, org_blueprint, page_number, requires
 
 bp = org_blueprint("producers", __name__, url_prefix="/producers")
 PER_PAGE = 50
@@ -62,7 +62,7 @@ def _filters() -> tuple[FilterForm, services.ProducerFilters, list[Program]]:
 def index() -> Any:
     """The registry: search by name, id or phone; filter; enroll many at once."""
     form, filters, programs = _filters()
-    page = max(request.args.get("page", 1, type=int), 1)
+    page = page_number()
     producers, has_next = services.producer_page(filters, page, PER_PAGE)
     enroll_form = EnrollForm()
     enroll_form.program_id.choices = [
@@ -220,7 +220,7 @@ def _producer_page(producer: Producer, **forms: Any) -> dict[str, Any]:
         "milestones": milestones,
         "today": today(),
         "snapshots": rows,
-        "reproduction": history[-1] if history else impact.reproduction_status(rows, today()),
+        "reproduction": impact.reproduction_status(rows, today()),
         "history": history,
         "assessments": impact.assessments(producer.id),
         "purchases": purchases,
@@ -333,10 +333,7 @@ def enroll() -> Any:
     form = EnrollForm()
     programs = list(db.session.scalars(select(Program).order_by(Program.name)))
     form.program_id.choices = [(p.id, p.name) for p in programs]
-    try:
-        ids = {int(v) for v in request.form.getlist("producer_ids")}
-    except ValueError:
-        ids = set()
+    ids = form_ids("producer_ids")
     back = request.form.get("back") or ""
     target = (
         url_for("producers.show", producer_id=next(iter(ids)))

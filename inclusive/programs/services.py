@@ -103,7 +103,9 @@ def create_program(org: Organization, kind: ProgramKind, **fields: Any) -> Progr
 
 def update_program(program: Program, **fields: Any) -> None:
     """Change a program's description, dates and counterpart."""
-    _check_dates(fields.get("start_date"), fields.get("end_date"))
+    _check_dates(
+        fields.get("start_date", program.start_date), fields.get("end_date", program.end_date)
+    )
     changes = {}
     for key in PROGRAM_FIELDS:
         if key in fields and getattr(program, key) != fields[key]:
@@ -230,8 +232,8 @@ def update_step(step: TemplateStep, fields: StepFields, apply_to_existing: bool)
             changes=changes,
             applied=apply_to_existing,
         )
-        if apply_to_existing:
-            plans.update_step_in_plans(step)
+    if apply_to_existing:  # also after a template-only edit saved earlier
+        plans.update_step_in_plans(step)
 
 
 def remove_step(step: TemplateStep, apply_to_existing: bool) -> None:

@@ -14,7 +14,7 @@ from inclusive.extensions import db
 from inclusive.milestones import services as plans
 from inclusive.milestones.models import Enrollment, EnrollmentState
 from inclusive.programs import services
-from inclusive.programs.access import require_record_for_program
+from inclusive.programs.access import can_record_for_program, require_record_for_program
 from inclusive.programs.forms import (
     BulkAchieveForm,
     NewProgramForm,
@@ -27,7 +27,14 @@ from inclusive.programs.forms import (
 from inclusive.programs.models import Program, ProgramKind, ProgramStatus, TemplateStep
 from inclusive.tenancy.models import Membership
 from inclusive.tenancy.roles import Permission, Role
-from inclusive.tenancy.web import current_org, load_or_404, org_blueprint, requires
+from inclusive.tenancy.web import (
+    current_org,
+    form_ids,
+    load_or_404,
+    org_blueprint,
+    page_number,
+    requires,
+)
 
 bp = org_blueprint("programs", __name__, url_prefix="/programs")
 COHORT_PAGE = 50
@@ -70,7 +77,7 @@ def new() -> Any:
 def show(program_id: int) -> Any:
     """A program: its cohort with progress, completion per milestone, states and risks."""
     program = load_or_404(Program, program_id)
-    page = max(request.args.get("page", 1, type=int), 1)
+    page = page_number()
     state = request.args.get("state", "")
     cohort_query = (
         select(Enrollment)
@@ -108,6 +115,7 @@ def show(program_id: int) -> Any:
         status_form=StatusForm(status=program.status),
         officer_form=_officer_form(program),
         bulk_form=bulk_form,
+        may_record=can_record_for_program(program.id),
     )
 
 
@@ -313,10 +321,7 @@ def bulk_achieve(program_id: int) -> Any:
     require_record_for_program(program.id)
     form = BulkAchieveForm()
     form.step_id.choices = [(s.id, s.name) for s in program.steps]
-    try:
-        ids = {int(v) for v in request.form.getlist("enrollment_ids")}
-    except ValueError:
-        ids = set()
+    ids = form_ids("enrollment_ids")
     if form.validate_on_submit() and ids:
         changed = plans.bulk_achieve(
             program, form.step_id.data, ids, form.note.data or "", current_user.id

@@ -12,7 +12,7 @@ import functools
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from flask import Blueprint, abort, g, session
+from flask import Blueprint, abort, g, request, session
 from flask_login import current_user
 
 from inclusive.extensions import login_manager
@@ -55,6 +55,20 @@ def _add_org_slug(endpoint: str, values: dict[str, Any]) -> None:
         values["org_slug"] = g.org.slug
 
 
+def form_ids(name: str) -> set[int]:
+    """The ids posted under ``name``; malformed or out-of-range values are left out."""
+    return {
+        int(value)
+        for value in request.form.getlist(name)
+        if value.isdigit() and 0 < int(value) <= MAX_ID
+    }
+
+
+def page_number() -> int:
+    """The ``page`` query argument, within 1..MAX_PAGE."""
+    return min(max(request.args.get("page", 1, type=int), 1), MAX_PAGE)
+
+
 def current_org() -> Organization:
     """The organization of the current staff request."""
     return g.org
@@ -90,11 +104,17 @@ def requires(permission: Permission) -> Callable[[F], F]:
 M = TypeVar("M")
 
 
+MAX_ID = 2**31 - 1  # ids are 32-bit integers in the database
+MAX_PAGE = 10_000
+
+
 def load_or_404(model: type[M], ident: Any) -> M:
     """Load a tenant row of the organization in scope by id, or answer 404."""
     from inclusive.extensions import db
     from inclusive.tenancy.scope import require_org_id
 
+    if not isinstance(ident, int) or not 0 < ident <= MAX_ID:
+        abort(404)
     obj = db.session.get(model, ident)
     # session.get may return a row already in the identity map: check its owner again.
     if obj is None or getattr(obj, "org_id", None) != require_org_id():

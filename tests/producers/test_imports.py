@@ -455,41 +455,45 @@ def test_existing_producers_are_looked_up_in_batches_not_per_row(uploaded, monke
 # One transaction, or none ---------------------------------------------------------------------
 
 
+def fail_at_row(monkeypatch: pytest.MonkeyPatch, failing_row: int) -> list[int]:
+    """Make the import fail while writing the n-th producer; return the rows written before."""
+    original, written = imports._producer_row, []
+
+    def producer_row(org_id, values, now):
+        if len(written) + 1 == failing_row:
+            raise RuntimeError("disk full")
+        written.append(1)
+        return original(org_id, values, now)
+
+    monkeypatch.setattr(imports, "_producer_row", producer_row)
+    return written
+
+
 def test_a_failure_mid_import_leaves_nothing(uploaded, client, org, monkeypatch):
     monkeypatch.setattr(imports, "CHUNK_ROWS", 10)
     batch_id = uploaded(generated_producers(35))
-    original, calls = imports.ProducerRows.write, []
-
-    def write_then_fail(self, rows, context):
-        calls.append(len(rows))
-        if len(calls) == 3:
-            raise RuntimeError("disk full")
-        original(self, rows, context)
-
-    monkeypatch.setattr(imports.ProducerRows, "write", write_then_fail)
+    written = fail_at_row(monkeypatch, 26)
     response = confirm(client, batch_id)
     assert response.status_code == 302
     failed = batch(batch_id)
     assert (failed.status, failed.imported_rows) == (ImportStatus.FAILED, 0)
     assert "nothing was imported" in failed.error
-    assert calls == [10, 10, 10]  # two chunks were written before the failure...
-    assert count(Producer, org) == 0  # ...and rolled back with it
-    assert count(AuditEvent, org) == 0
+    assert len(written) == 25  # 25 producers went to the database before the failure...
+    assert count(Producer, org) == 0  # ...and were rolled back with it
+    assert count(AuditEvent, org) == count(ProducerSector, org) == 0
     page = client.get(response.headers["Location"])
     assert "nothing was imported" in page.text and page.status_code == 200
 
 
-def test_the_database_refusing_a_row_rolls_the_whole_import_back(
-    uploaded, client, org, monkeypatch
-):
-    """A producer registered with the same id after the preview (a race): nothing is imported."""
-    monkeypatch.setattr(imports, "CHUNK_ROWS", 10)
-    batch_id = uploaded(generated_producers(25))
+def test_the_database_refusing_a_row_rolls_the_whole_import_back(uploaded, client, org):
+    """A producer given a national id of the file after the preview: nothing is imported."""
+    batch_id = uploaded(generated_producers(2_500))
     with tenant_scope(org.id):
-        factories.ProducerFactory(national_id="DNI000000022")
-    monkeypatch.setattr(imports, "_existing_national_ids", lambda ids: {})  # the race
+        factories.ProducerFactory(national_id="DNI000002222")
     confirm(client, batch_id)
-    assert batch(batch_id).status == ImportStatus.FAILED
+    failed = batch(batch_id)
+    assert failed.status == ImportStatus.FAILED
+    assert "registered after the check" in failed.error
     assert count(Producer, org) == 1
 
 
@@ -549,16 +553,7 @@ def test_a_failing_background_import_leaves_nothing_and_says_why(
     monkeypatch.setitem(app.config, "IMPORT_INLINE_ROWS", 10)
     monkeypatch.setattr(imports, "CHUNK_ROWS", 10)
     batch_id = uploaded(generated_producers(40))
-    original = imports.ProducerRows.write
-    monkeypatch.setattr(
-        imports.ProducerRows,
-        "write",
-        lambda self, rows, context: (
-            (_ for _ in ()).throw(RuntimeError("boom"))
-            if rows[0].line > 25
-            else original(self, rows, context)
-        ),
-    )
+    fail_at_row(monkeypatch, 26)
     confirm(client, batch_id)
     failed = batch(batch_id)
     assert failed.status == ImportStatus.FAILED and "nothing was imported" in failed.error
