@@ -119,6 +119,24 @@ def worker_command(burst: bool, simple: bool) -> None:
     worker.work(burst=burst, with_scheduler=True, logging_level="INFO")
 
 
+@click.command("cron")
+def cron_command() -> None:
+    """Run RQ's cron scheduler: the jobs sweep every minute, the at-risk sweep nightly."""
+    from rq.cron import CronScheduler
+
+    from inclusive.jobs import periodic
+    from inclusive.jobs.queue import job_queue
+
+    queue = job_queue(current_app._get_current_object())
+    if queue is None:
+        raise click.ClickException("REDIS_URL is not set: there is no queue to schedule on.")
+    scheduler = CronScheduler(connection=queue.connection)
+    scheduler.register(periodic.sweep_queued_jobs, queue.name, interval=periodic.JOBS_SWEEP_SECONDS)
+    scheduler.register(periodic.ask_for_risk_sweeps, queue.name, cron=periodic.RISK_SWEEP_CRON)
+    click.echo(f"Cron scheduler on queue {queue.name!r}.")
+    scheduler.start()
+
+
 @click.command("jobs-sweep")
 @click.option("--older-than", default=300, show_default=True, help="Seconds a job may wait.")
 def jobs_sweep_command(older_than: int) -> None:
@@ -141,6 +159,7 @@ def sweep_risk_command() -> None:
 def register_commands(app: Flask) -> None:
     """Add the platform's commands to ``flask``."""
     for command in (
+        cron_command,
         create_org_command,
         create_user_command,
         demo_data_command,

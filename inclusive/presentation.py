@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from flask import Flask
-from flask_babel import format_decimal
+from flask import Flask, g
+from flask_babel import format_decimal, get_locale
 from flask_babel import gettext as _
 
 from inclusive.audit.models import AuditEvent
@@ -20,19 +20,47 @@ from inclusive.programs.catalog import KIND_LABELS
 from inclusive.programs.models import CounterpartKind, ProgramKind, ProgramStatus
 from inclusive.programs.services import COUNTERPART_LABELS, STATUS_LABELS
 
+_LABELS: dict[tuple[str, int, Any], str] = {}
+
+
+def _locale_name() -> str:
+    name = g.get("_locale_name")
+    if name is None:
+        name = g._locale_name = str(get_locale())
+    return name
+
 
 def _label(labels: dict, enum: type, value: Any) -> str:
-    try:
-        return str(labels[enum(value)])
-    except (ValueError, KeyError):
-        return str(value)
+    # Translations do not change while the app runs: translate each label once per language.
+    key = (_locale_name(), id(labels), value)
+    text = _LABELS.get(key)
+    if text is None:
+        try:
+            text = str(labels[enum(value)])
+        except (ValueError, KeyError):
+            text = str(value)
+        _LABELS[key] = text
+    return text
+
+
+_SYMBOLS: dict[str, tuple[str, str]] = {}
 
 
 def money(hundredths: int | None) -> str:
-    """Format an amount stored in hundredths, in the reader's locale."""
+    """Format an amount stored in hundredths, in the reader's locale (1,234.50 / 1.234,50)."""
     if hundredths is None:
         return ""
-    return format_decimal(hundredths / 100, format="#,##0.00")
+    locale = get_locale()
+    name = str(locale)
+    symbols = _SYMBOLS.get(name)
+    if symbols is None:
+        symbols = _SYMBOLS[name] = (
+            locale.number_symbols["latn"]["group"],
+            locale.number_symbols["latn"]["decimal"],
+        )
+    group, decimal = symbols
+    text = f"{hundredths / 100:,.2f}"
+    return text.replace(",", "\0").replace(".", decimal).replace("\0", group)
 
 
 def figure_series(rows: Sequence[EconomicSnapshot]) -> dict[str, Any]:
@@ -213,3 +241,6 @@ def register_presentation(app: Flask) -> None:
         next_states=next_states,
     )
     app.jinja_env.filters["sector_label"] = lambda v: _label(producers.SECTOR_LABELS, Sector, v)
+    app.jinja_env.globals["sector_labels"] = lambda values: ", ".join(
+        _label(producers.SECTOR_LABELS, Sector, v) for v in values
+    )

@@ -24,7 +24,17 @@ def _count(model) -> int:
 
 
 @pytest.mark.parametrize(
-    "command", ["create-org", "create-user", "demo-data", "worker", "db upgrade"]
+    "command",
+    [
+        "create-org",
+        "create-user",
+        "demo-data",
+        "worker",
+        "cron",
+        "jobs-sweep",
+        "sweep-risk",
+        "db upgrade",
+    ],
 )
 def test_every_command_has_help(cli, command):
     result = cli.invoke(args=[*command.split(), "--help"])

@@ -19,7 +19,7 @@ from inclusive.extensions import login_manager
 from inclusive.tenancy.models import Membership, Organization
 from inclusive.tenancy.roles import Permission, role_can
 from inclusive.tenancy.scope import enter_tenant
-from inclusive.tenancy.services import membership_in
+from inclusive.tenancy.services import memberships_of
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -41,7 +41,9 @@ def _enter_organization() -> Any:
     if not current_user.is_authenticated:
         return login_manager.unauthorized()
     slug = g.get("org_slug") or ""
-    membership = membership_in(current_user, slug) if len(slug) <= 40 else None
+    # One query for all the user's memberships: the current one, and the switcher's list.
+    g.my_memberships = memberships_of(current_user) if len(slug) <= 40 else []
+    membership = next((m for m in g.my_memberships if m.organization.slug == slug), None)
     if membership is None:
         abort(404)
     g.membership = membership
