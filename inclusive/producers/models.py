@@ -89,6 +89,13 @@ class Producer(TenantMixin, db.Model):
             postgresql_using="gin",
             postgresql_ops={"name_key": "gin_trgm_ops"},
         ),
+        # Search by the last digits of a phone number (LIKE '%digits').
+        Index(
+            "ix_producers_phone_trgm",
+            "phone",
+            postgresql_using="gin",
+            postgresql_ops={"phone": "gin_trgm_ops"},
+        ),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

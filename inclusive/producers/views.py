@@ -10,6 +10,7 @@ from typing import Any
 
 from flask import Response, flash, redirect, render_template, request, stream_with_context, url_for
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from flask_babel import ngettext
 from flask_login import current_user
 from sqlalchemy import select
@@ -18,7 +19,7 @@ from inclusive.audit.models import AuditEvent
 from inclusive.extensions import db
 from inclusive.impact import services as impact
 from inclusive.impact.forms import AssessmentForm, OfftakeForm, SnapshotForm
-from inclusive.milestones.forms import RecordForm, TransitionForm
+from inclusive.milestones.forms import TransitionForm
 from inclusive.milestones.models import Enrollment, EnrollmentState, Milestone
 from inclusive.milestones.services import STATE_LABELS, PlanError, today
 from inclusive.milestones.services import enroll as enroll_producers
@@ -180,7 +181,7 @@ def show(producer_id: int) -> Any:
     return render_template("producers/show.html", **_producer_page(producer))
 
 
-def _producer_page(producer: Producer, **forms: Any) -> dict[str, Any]:
+def _producer_page(producer: Producer) -> dict[str, Any]:
     enrollments = list(
         db.session.scalars(
             select(Enrollment).filter_by(producer_id=producer.id).order_by(Enrollment.id)
@@ -212,8 +213,6 @@ def _producer_page(producer: Producer, **forms: Any) -> dict[str, Any]:
         for p in db.session.scalars(select(Program).order_by(Program.name))
         if p.id not in enrolled and p.status != ProgramStatus.CLOSED
     ]
-    offtake_form = forms.get("offtake_form") or OfftakeForm(formdata=None)
-    offtake_form.program_id.choices = [(p.id, p.name) for p in offtake_programs]
     return {
         "producer": producer,
         "enrollments": enrollments,
@@ -228,20 +227,33 @@ def _producer_page(producer: Producer, **forms: Any) -> dict[str, Any]:
         "offtake_programs": offtake_programs,
         "events": events,
         "may_record": can_record_for_producer(producer.id),
-        "snapshot_form": forms.get("snapshot_form") or SnapshotForm(formdata=None),
-        "assessment_form": forms.get("assessment_form")
-        or AssessmentForm(formdata=None, assessed_on=today()),
-        "offtake_form": offtake_form,
         "enroll_form": enroll_form,
         "transition_form": TransitionForm(formdata=None),
-        "record_form": RecordForm(formdata=None),
     }
 
 
-def _invalid(producer: Producer, **forms: Any) -> Any:
-    db.session.rollback()
-    flash(_("Please correct the fields marked below."), "error")
-    return render_template("producers/show.html", **_producer_page(producer, **forms)), 400
+RECORD_TITLES = {
+    "snapshot": _l("Record a month"),
+    "assessment": _l("Record a diagnostic"),
+    "offtake": _l("Record a purchase"),
+}
+
+
+def _record_page(producer: Producer, kind: str, form: Any, status: int = 200) -> Any:
+    """A focused page with one recording form (phones first)."""
+    if status != 200:
+        db.session.rollback()
+    return render_template(
+        "producers/record.html",
+        producer=producer,
+        kind=kind,
+        form=form,
+        title=RECORD_TITLES[kind],
+    ), status
+
+
+def _invalid(producer: Producer, kind: str, form: Any) -> Any:
+    return _record_page(producer, kind, form, 400)
 
 
 def _apply_errors(form: Any, errors: dict[str, str]) -> None:
@@ -251,20 +263,22 @@ def _apply_errors(form: Any, errors: dict[str, str]) -> None:
             field.errors = [*list(field.errors), message]
 
 
-@bp.route("/<int:producer_id>/snapshots", methods=["POST"])
+@bp.route("/<int:producer_id>/snapshots", methods=["GET", "POST"])
 def add_snapshot(producer_id: int) -> Any:
     """Record the producer's figures for a month."""
     producer = load_or_404(Producer, producer_id)
     require_record_for_producer(producer.id)
     form = SnapshotForm()
+    if request.method == "GET":
+        return _record_page(producer, "snapshot", form)
     if not form.validate_on_submit():
-        return _invalid(producer, snapshot_form=form)
+        return _invalid(producer, "snapshot", form)
     figures = {name: getattr(form, name).data for name in (*impact.MONEY_FIELDS, "employees")}
     try:
         impact.save_snapshot(producer.id, form.month.data, figures, current_user.id)
     except impact.FiguresError as exc:
         _apply_errors(form, exc.errors)
-        return _invalid(producer, snapshot_form=form)
+        return _invalid(producer, "snapshot", form)
     db.session.commit()
     flash(
         _("The figures for %(month)s are saved.", month=form.month.data.strftime("%Y-%m")),
@@ -273,14 +287,17 @@ def add_snapshot(producer_id: int) -> Any:
     return redirect(url_for("producers.show", producer_id=producer.id, _anchor="figures"))
 
 
-@bp.route("/<int:producer_id>/assessments", methods=["POST"])
+@bp.route("/<int:producer_id>/assessments", methods=["GET", "POST"])
 def add_assessment(producer_id: int) -> Any:
     """Record a viability diagnostic."""
     producer = load_or_404(Producer, producer_id)
     require_record_for_producer(producer.id)
     form = AssessmentForm()
+    if request.method == "GET":
+        form.assessed_on.data = today()
+        return _record_page(producer, "assessment", form)
     if not form.validate_on_submit():
-        return _invalid(producer, assessment_form=form)
+        return _invalid(producer, "assessment", form)
     scores = {f: getattr(form, f).data for f in impact.VIABILITY_FACTORS}
     try:
         impact.save_assessment(
@@ -288,21 +305,23 @@ def add_assessment(producer_id: int) -> Any:
         )
     except impact.FiguresError as exc:
         _apply_errors(form, exc.errors)
-        return _invalid(producer, assessment_form=form)
+        return _invalid(producer, "assessment", form)
     db.session.commit()
     flash(_("The diagnostic is saved."), "success")
     return redirect(url_for("producers.show", producer_id=producer.id, _anchor="diagnostic"))
 
 
-@bp.route("/<int:producer_id>/offtake", methods=["POST"])
+@bp.route("/<int:producer_id>/offtake", methods=["GET", "POST"])
 def add_purchase(producer_id: int) -> Any:
     """Record a purchase by a program's counterpart from the producer."""
     producer = load_or_404(Producer, producer_id)
     require_record_for_producer(producer.id)
     form = OfftakeForm()
     form.program_id.choices = [(p.id, p.name) for p in impact.offtake_programs_of(producer.id)]
+    if request.method == "GET":
+        return _record_page(producer, "offtake", form)
     if not form.validate_on_submit():
-        return _invalid(producer, offtake_form=form)
+        return _invalid(producer, "offtake", form)
     program = load_or_404(Program, form.program_id.data)
     fields = {
         name: getattr(form, name).data
@@ -320,7 +339,7 @@ def add_purchase(producer_id: int) -> Any:
         impact.record_purchase(producer.id, program, fields, current_user.id)
     except impact.FiguresError as exc:
         _apply_errors(form, exc.errors)
-        return _invalid(producer, offtake_form=form)
+        return _invalid(producer, "offtake", form)
     db.session.commit()
     flash(_("The purchase is recorded."), "success")
     return redirect(url_for("producers.show", producer_id=producer.id, _anchor="offtake"))

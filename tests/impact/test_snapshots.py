@@ -247,7 +247,9 @@ class TestFiguresForm:
         login_as("admin")
         producer = new_producer(org.id)
         page = client.get(f"/o/acme/producers/{producer.id}").text
-        form = page.split("/snapshots", 1)[1].split("</form>", 1)[0]
+        assert f"/o/acme/producers/{producer.id}/snapshots" in page  # the page links to the form
+        page = client.get(f"/o/acme/producers/{producer.id}/snapshots").text
+        form = page.split('action="/o/acme/producers/', 1)[1].split("</form>", 1)[0]
         assert re.search(r'<input[^>]*type="month"', form)
         for name in impact.MONEY_FIELDS:
             assert re.search(rf'<input[^>]*inputmode="decimal"[^>]*name="{name}"', form), name
