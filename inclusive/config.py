@@ -96,6 +96,10 @@ def load_settings(environ: Mapping[str, str], instance_path: str) -> dict[str, A
         "MAIL_USE_TLS": _flag(environ.get("MAIL_USE_TLS"), default=production),
         "MAIL_FROM": environ.get("MAIL_FROM", "Inclusive Ventures <no-reply@localhost>"),
         "MAIL_DIR": str(Path(instance_path) / "mail"),
+        # CSV imports: refused above these sizes; larger than IMPORT_INLINE_ROWS runs as a job.
+        "IMPORT_MAX_BYTES": int(environ.get("IMPORT_MAX_BYTES", 20 * 1024 * 1024)),
+        "IMPORT_INLINE_ROWS": int(environ.get("IMPORT_INLINE_ROWS", 2000)),
+        "IMPORT_MAX_ROWS": int(environ.get("IMPORT_MAX_ROWS", 200_000)),
         # Languages.
         "LANGUAGES": LANGUAGES,
         "BABEL_DEFAULT_LOCALE": "en",

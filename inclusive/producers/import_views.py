@@ -17,6 +17,7 @@ from flask import (
 )
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
+from flask_babel import ngettext
 from flask_login import current_user
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileAllowed, FileField, FileRequired
@@ -99,8 +100,8 @@ def duplicate_label(duplicate: dict[str, Any]) -> str:
     producer = duplicate.get("producer_id")
     if reason == imports.SAME_ID:
         if line:
-            return _("Same national id as line %(line)d.", line=line)
-        return _("Same national id as producer #%(id)d: never imported twice.", id=producer)
+            return _("Same national id as line %(line)d: not imported.", line=line)
+        return _("Same national id as producer #%(id)d: not imported.", id=producer)
     if reason == imports.NAME_PHONE:
         if line:
             return _("Same name and phone as line %(line)d.", line=line)
@@ -260,7 +261,7 @@ def confirm(batch_id: int) -> Any:
     imported, error = batch.imported_rows, batch.error
     db.session.commit()
     if status == ImportStatus.DONE:
-        flash(_("%(n)d rows imported.", n=imported), "success")
+        flash(ngettext("%(num)d row imported.", "%(num)d rows imported.", imported), "success")
     elif status == ImportStatus.FAILED:
         flash(error, "error")
     else:

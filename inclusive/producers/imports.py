@@ -16,16 +16,18 @@ import io
 import json
 import logging
 import re
+import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from contextlib import AbstractContextManager, contextmanager
+from contextlib import AbstractContextManager, ExitStack, contextmanager, nullcontext
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from queue import Full, Queue
 from typing import Any, Protocol, TypeVar
 
 from flask import current_app
-from flask_babel import force_locale
+from flask_babel import force_locale, get_locale
 from flask_babel import gettext as _
 from psycopg import errors as pg_errors
 from psycopg import sql
@@ -81,6 +83,10 @@ DEFAULT_MAX_ROWS = 200_000
 MAX_LISTED_PROBLEMS = 300
 MAX_HEADER_MESSAGES = 8
 CHUNK_ROWS = 2_000
+#: PostgreSQL: producers sent in one COPY before their sectors and audit events are written.
+SEGMENT_ROWS = 10_000
+#: Chunks the reader thread may check ahead of the writer.
+READ_AHEAD = 8
 #: Seconds between two progress writes of a background import (tests set it to 0).
 PROGRESS_INTERVAL = 0.5
 SAMPLE_CHARS = 64 * 1024
@@ -357,7 +363,7 @@ def read_header(cells: Sequence[str], layout: Layout) -> Header:
 def _header_messages(errors: list[str], layout: Layout) -> list[str]:
     shown = errors[:MAX_HEADER_MESSAGES]
     if len(errors) > len(shown):
-        shown.append(_("And %(n)d more problems with the columns.", n=len(errors) - len(shown)))
+        shown.append(_("Other problems with the columns: %(n)d.", n=len(errors) - len(shown)))
     shown.append(_("The columns may be: %(columns)s.", columns=", ".join(layout.columns)))
     return shown
 
@@ -401,6 +407,7 @@ class RowKind(Protocol):
     """What an import of one kind of row knows: its columns, checks and how to write it."""
 
     layout: Layout
+    offline_review: bool  # its review reads no database: rows may be checked in a thread
 
     def clean(self, raw: Mapping[str, str]) -> tuple[Any, dict[str, str]]: ...
     def review(self, chunk: list[RowResult], header: Header) -> None: ...
@@ -504,20 +511,36 @@ def _copy(
             copy.write_row(row)
 
 
+def _copy_text(connection: Connection, table: Table, columns: Sequence[str], text: str) -> None:
+    """COPY rows already written as COPY text: only for values that need no escaping."""
+    statement = _copy_statement(table, columns)
+    with _driver(connection).cursor() as cursor, cursor.copy(statement) as copy:
+        copy.write(text)
+
+
 def refresh_statistics(*tables: Table) -> None:
-    """ANALYZE tables on PostgreSQL, in the session's transaction (it sees its own rows).
+    """ANALYZE tables whose statistics are stale, on PostgreSQL, in the session's transaction.
 
     Foreign-key checks plan their lookup once per connection. Planned while a table looked
     empty, the lookup of a producer may scan an index on org_id alone: one scan of all the
-    organization's producers per imported row. Fresh statistics invalidate that plan. A
-    role that does not own the table gets a warning, not an error.
+    organization's producers per imported row. Fresh statistics (ANALYZE sees the rows of
+    its own transaction) invalidate that plan. Statistics are stale when the table has
+    more than twice the pages they counted. A role that does not own the table gets a
+    warning, not an error.
     """
     connection = db.session.connection()
     if connection.dialect.name != "postgresql":
         return
     with _driver(connection).cursor() as cursor:
         for table in tables:
-            cursor.execute(sql.SQL("ANALYZE {}").format(sql.Identifier(table.name)))
+            cursor.execute(
+                "SELECT relpages, pg_relation_size(oid) / current_setting('block_size')::int "
+                "FROM pg_class WHERE oid = %s::regclass",
+                (table.name,),
+            )
+            counted, actual = cursor.fetchone()
+            if counted == 0 or actual > 2 * counted:
+                cursor.execute(sql.SQL("ANALYZE {}").format(sql.Identifier(table.name)))
 
 
 def bulk_insert(table: Table, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
@@ -593,6 +616,7 @@ class ProducerRows:
 
     def __init__(self, known_duplicates: Sequence[Mapping[str, Any]] | None = None) -> None:
         self.known = None if known_duplicates is None else {d["line"]: d for d in known_duplicates}
+        self.offline_review = self.known is not None
         self.ids_seen: dict[str, int] = {}
         self.contacts_seen: dict[tuple[str, str], int] = {}
 
@@ -651,45 +675,77 @@ def _chunked_writer(write: Writer) -> Iterator[Writer]:
 
 
 class _ProducerStream:
-    """Rows written into an open COPY of producers; their sectors and events kept for later."""
+    """PostgreSQL: COPY producers a segment at a time, then the segment's sectors and events.
 
-    def __init__(self, context: WriteContext, copy: Any, ids: list[int]) -> None:
-        self.context, self.copy, self.ids, self.taken = context, copy, ids, 0
-        self.sectors: list[tuple[Any, ...]] = []
-        self.events: list[tuple[Any, ...]] = []
+    The server inserts a segment while Python checks the next rows. Ids come from the
+    sequence first, so that sectors and audit events can point at them.
+    """
+
+    def __init__(self, context: WriteContext, connection: Connection) -> None:
+        self.context, self.connection = context, connection
+        self.ids, self.taken = new_ids(connection, Producer.__table__, context.capacity), 0
+        self.cursor = _driver(connection).cursor()
+        self.copying = ExitStack()  # holds the open COPY of producers, if any
+        self.copy: Any = None
+        self.sectors: list[str] = []
+        self.events: list[str] = []
+        self.analyzed = False
+        actor = "\\N" if context.actor_id is None else str(context.actor_id)
+        # One audit event line per producer: only the producer id changes ("%d").
+        self.event_line = "\t".join(
+            [str(context.org_id), context.now.isoformat(" "), actor, "producer.imported", "%d",
+             "\\N", json.dumps({"batch_id": context.batch_id}).replace("%", "%%")]
+        ) + "\n"  # fmt: skip
 
     def __call__(self, rows: list[RowResult]) -> None:
-        """Send rows to the server, which inserts them while the next ones are checked."""
-        context, org, now = self.context, self.context.org_id, self.context.now
+        """Send rows to the server; after SEGMENT_ROWS of them, write what points at them."""
+        org, now = self.context.org_id, self.context.now
         ids = self.ids[self.taken : self.taken + len(rows)]
         if len(ids) < len(rows):
             raise ImportRefused(_("The file changed after it was checked. Upload it again."))
         self.taken += len(rows)
-        details = context.details()
+        if self.copy is None:
+            statement = _copy_statement(Producer.__table__, ("id", *PRODUCER_COLUMNS))
+            self.copy = self.copying.enter_context(self.cursor.copy(statement))
         for producer_id, row in zip(ids, rows, strict=True):
             self.copy.write_row((producer_id, *_producer_row(org, row.clean.values, now)))
-            self.sectors.extend((org, producer_id, sector) for sector in row.clean.sectors)
-            self.events.append(
-                (org, now, context.actor_id, "producer.imported", producer_id, None, details)
-            )
+            self.sectors.extend(f"{org}\t{producer_id}\t{s}\n" for s in row.clean.sectors)
+            self.events.append(self.event_line % producer_id)
+        if len(self.events) >= SEGMENT_ROWS:
+            self.flush()
+
+    def flush(self) -> None:
+        """End the COPY of producers, then write their sectors and audit events."""
+        self.copy = None
+        self.copying.close()  # the server finishes inserting the segment's producers
+        if not self.analyzed:  # before the first foreign-key checks of sectors and events
+            refresh_statistics(Producer.__table__)
+            self.analyzed = True
+        # Ids, codes and a timestamp: COPY text needs no escaping, and costs Python little.
+        if self.sectors:
+            _copy_text(self.connection, ProducerSector.__table__, SECTOR_COLUMNS,
+                       "".join(self.sectors))  # fmt: skip
+        if self.events:
+            _copy_text(self.connection, AuditEvent.__table__, AUDIT_COLUMNS, "".join(self.events))
+        self.sectors, self.events = [], []
+
+    def abort(self, error: BaseException) -> None:
+        """Cancel an open COPY (the savepoint then rolls back everything written)."""
+        self.copy = None
+        self.copying.__exit__(type(error), error, error.__traceback__)
 
 
 @contextmanager
 def _streamed_producers(context: WriteContext) -> Iterator[Writer]:
-    """PostgreSQL: one COPY of producers for the whole file, then sectors, then events.
-
-    The server inserts producers while Python reads and checks the next rows. Ids come from
-    the sequence first so that sectors and audit events can point at them.
-    """
-    connection = db.session.connection()
-    ids = new_ids(connection, Producer.__table__, context.capacity)
-    statement = _copy_statement(Producer.__table__, ("id", *PRODUCER_COLUMNS))
-    with _driver(connection).cursor() as cursor, cursor.copy(statement) as copy:
-        stream = _ProducerStream(context, copy, ids)
+    stream = _ProducerStream(context, db.session.connection())
+    try:
         yield stream
-    refresh_statistics(Producer.__table__)  # before the foreign-key checks of what follows
-    bulk_insert(ProducerSector.__table__, SECTOR_COLUMNS, stream.sectors)
-    bulk_insert(AuditEvent.__table__, AUDIT_COLUMNS, stream.events)
+        stream.flush()
+    except BaseException as error:
+        stream.abort(error)
+        raise
+    finally:
+        stream.cursor.close()
 
 
 def _insert_producers(rows: list[RowResult], context: WriteContext) -> None:
@@ -938,6 +994,7 @@ class OfftakeRows:
     """Offtake files: purchases of one program's counterpart from its enrolled producers."""
 
     layout = OFFTAKE_LAYOUT
+    offline_review = False
 
     def __init__(self, program: Program) -> None:
         self.program = program
@@ -1257,9 +1314,10 @@ def _write_batch(
         capacity=batch.valid_rows,
     )
     processed = imported = 0
-    source = read_upload(_stored_file(batch))
-    with kind.writer(context) as write:
-        for chunk in check_rows(source, kind):
+    chunks = check_rows(read_upload(_stored_file(batch)), kind)
+    reader = read_ahead(chunks) if kind.offline_review else nullcontext(chunks)
+    with kind.writer(context) as write, reader as checked:
+        for chunk in checked:
             chosen = [row for row in chunk if _chosen(row, include_likely)]
             write(chosen)
             processed += len(chunk)
@@ -1270,6 +1328,57 @@ def _write_batch(
     batch.imported_rows = imported
     batch.finished_at = utcnow()
     db.session.flush()
+
+
+_DONE = object()
+
+
+def _put(queue: Queue, item: Any, stop: threading.Event) -> bool:
+    """Put an item unless the reader's consumer has stopped; tell whether it was put."""
+    while not stop.is_set():
+        try:
+            queue.put(item, timeout=0.1)
+            return True
+        except Full:
+            continue
+    return False
+
+
+@contextmanager
+def read_ahead(chunks: Iterator[T]) -> Iterator[Iterator[T]]:
+    """Check chunks in a thread of its own while the caller writes the earlier ones.
+
+    Checking rows is Python's work and writing them is the database's: in two threads both
+    happen at once. The thread gets an app context and the caller's language (messages of
+    the checks are translated); it never touches the database, and has no tenant in scope.
+    """
+    app, locale = current_app._get_current_object(), str(get_locale() or "en")
+    queue: Queue = Queue(maxsize=READ_AHEAD)
+    stop = threading.Event()
+
+    def produce() -> None:
+        try:
+            with app.app_context(), force_locale(locale):
+                for chunk in chunks:
+                    if not _put(queue, chunk, stop):
+                        return
+            _put(queue, _DONE, stop)
+        except Exception as error:  # handed over: the caller raises it
+            _put(queue, error, stop)
+
+    def consume() -> Iterator[T]:
+        while (item := queue.get()) is not _DONE:
+            if isinstance(item, Exception):
+                raise item
+            yield item
+
+    thread = threading.Thread(target=produce, name="import-reader", daemon=True)
+    thread.start()
+    try:
+        yield consume()
+    finally:
+        stop.set()
+        thread.join()
 
 
 class ProgressWriter:

@@ -128,9 +128,15 @@ class CleanProducer:
     sectors: list[str] = field(default_factory=list)
 
 
+_CHOICE_VALUES: dict[type, frozenset[str]] = {}
+
+
 def _choice(raw: str, enum: type, labels: Mapping[Any, Any]) -> str | None:
     value = raw.strip().lower().replace(" ", "_").replace("-", "_")
-    if value in {e.value for e in enum}:
+    values = _CHOICE_VALUES.get(enum)
+    if values is None:  # built once per enum: the import checks every row with this
+        values = _CHOICE_VALUES[enum] = frozenset(e.value for e in enum)
+    if value in values:
         return value
     for member, label in labels.items():  # a label in any language the user reads
         if raw.strip().lower() == str(label).lower():

@@ -271,6 +271,14 @@ def test_latin1_spreadsheet_keeps_its_accents(uploaded, org, client):
     assert producers_named(org) == ["Conceição Ávila", "Ñandú Muñoz"]
 
 
+def test_excel_unicode_text_utf16_with_tabs(uploaded, org, client):
+    data = csv_bytes([["individual", "Zoë Ñuñez", "", "", ""]], delimiter="\t", encoding="utf-16")
+    batch_id = uploaded(data)
+    assert batch(batch_id).encoding == "utf-16"
+    confirm(client, batch_id)
+    assert producers_named(org) == ["Zoë Ñuñez"]
+
+
 def test_semicolons_and_spanish_column_names(uploaded, org, client):
     data = csv_bytes(
         [["Cooperative", "Asociación Sumaq", "20123456789", "", "Agriculture, crafts", "12"]],
@@ -390,7 +398,7 @@ def test_problems_listed_are_capped_with_the_total_count(uploaded, client):
     assert len(checked.problems) == imports.MAX_LISTED_PROBLEMS
     assert checked.total_rows - checked.valid_rows == 400
     page = client.get(f"/o/acme/imports/{batch_id}").text
-    assert "400 rows have problems; only the first 300 problems are listed." in page
+    assert "Rows with problems: 400. Only the first 300 problems are listed." in page
     assert "No row of this file can be imported." in page
 
 
@@ -420,7 +428,7 @@ def test_duplicates_in_the_file_and_against_the_registry(uploaded, client, org):
     facts = imports.facts(batch(batch_id))
     assert (facts.same_id, facts.likely_duplicates, facts.importable) == (2, 2, 2)
     page = client.get(f"/o/acme/imports/{batch_id}").text
-    assert "Same national id as line 4." in page
+    assert "Same national id as line 4: not imported." in page
     assert f"Same name and phone as producer #{known}." in page
 
     confirm(client, batch_id, include_likely=True)
@@ -540,7 +548,7 @@ def test_a_large_file_is_imported_by_the_job_with_progress(uploaded, client, org
     assert (job.status, job.args["batch_id"], job.org_id) == (JobStatus.FINISHED, batch_id, org.id)
     assert count(Producer, org) == count(AuditEvent, org) == 230
     progress = client.get(f"/o/acme/imports/{batch_id}/progress")
-    assert "<progress" in progress.text and "230 of the 230 rows were imported." in progress.text
+    assert "<progress" in progress.text and "Rows imported: 230 of 230." in progress.text
     assert client.get(f"/o/acme/imports/{batch_id}/progress.json").json == {
         "status": "done", "total_rows": 230, "processed_rows": 230, "imported_rows": 230,
         "error": None,
@@ -792,18 +800,22 @@ def test_import_of_100000_rows_on_postgresql(org, other_org, app):
     preview_s, import_s, checked = _timed_import(org, data, app)
     assert (checked.status, checked.imported_rows) == (ImportStatus.DONE, rows)
     assert count(Producer, org) == rows
-    copy_s = _raw_copy_seconds(other_org, data)
+    into_producers = _copy_into_producers_seconds(other_org, data)
+    into_scratch = _copy_into_scratch_seconds(data)
+    service = preview_s + import_s
     print(
-        f"\npostgresql: 100,000 producers:"
-        f" preview {preview_s:.2f} s ({rows / preview_s:,.0f} rows/s),"
-        f" import {import_s:.2f} s ({rows / import_s:,.0f} rows/s); raw COPY of the same rows"
-        f" {copy_s:.2f} s ({rows / copy_s:,.0f} rows/s): import at {copy_s / import_s:.0%} of COPY,"
-        f" preview+import at {copy_s / (preview_s + import_s):.0%}"
+        f"\npostgresql: 100,000 producers: preview {preview_s:.2f} s, import {import_s:.2f} s"
+        f" ({rows / import_s:,.0f} rows/s; with the preview {rows / service:,.0f} rows/s)."
+        f"\n  COPY of the clean rows into producers (its indexes and keys): {into_producers:.2f} s"
+        f" ({rows / into_producers:,.0f} rows/s): import {into_producers / import_s:.0%},"
+        f" preview+import {into_producers / service:.0%} of it."
+        f"\n  COPY of the file's rows into a bare table (the bench's yardstick): {into_scratch:.2f}"
+        f" s ({rows / into_scratch:,.0f} rows/s): preview+import {into_scratch / service:.1%}."
     )
 
 
-def _raw_copy_seconds(organization: Organization, data: bytes) -> float:
-    """COPY the same producers, already clean, into another organization (the yardstick)."""
+def _copy_into_producers_seconds(organization: Organization, data: bytes) -> float:
+    """COPY the same producers, already clean, into the producers of another organization."""
     source = imports.read_upload(data)
     with tenant_scope(organization.id):
         clean = [row.clean.values for chunk in imports.check_rows(source, imports.ProducerRows())
@@ -813,6 +825,21 @@ def _raw_copy_seconds(organization: Organization, data: bytes) -> float:
         connection = db.session.connection()
         started = time.perf_counter()
         imports._copy(connection, Producer.__table__, imports.PRODUCER_COLUMNS, values)
+        return time.perf_counter() - started
+
+
+def _copy_into_scratch_seconds(data: bytes) -> float:
+    """COPY the file's rows as they are into a table of text columns with no index or key."""
+    raw = db.session.connection().connection.driver_connection
+    columns = ", ".join(f"{name} text" for name in imports.PRODUCER_LAYOUT.columns)
+    with raw.cursor() as cursor:
+        cursor.execute(f"CREATE TEMPORARY TABLE import_scratch ({columns}) ON COMMIT DROP")
+        started = time.perf_counter()
+        reader = csv.reader(io.StringIO(data.decode(), newline=""))
+        next(reader)
+        with cursor.copy("COPY import_scratch FROM STDIN") as copy:
+            for row in reader:
+                copy.write_row(row)
         return time.perf_counter() - started
 
 
