@@ -34,8 +34,9 @@ run: translations
 	@set -e; \
 	if [ -n "$$REDIS_URL" ]; then \
 	  $(FLASK) worker & worker=$$!; \
-	  trap 'kill $$worker 2>/dev/null; wait $$worker 2>/dev/null' EXIT INT TERM; \
-	  echo "RQ worker $$worker started beside the web server."; \
+	  $(FLASK) cron & cron=$$!; \
+	  trap 'kill $$worker $$cron 2>/dev/null; wait $$worker $$cron 2>/dev/null' EXIT INT TERM; \
+	  echo "RQ worker $$worker and cron scheduler $$cron started beside the web server."; \
 	fi; \
 	echo "Serving on http://127.0.0.1:$(PORT)  (Ctrl-C stops)"; \
 	$(FLASK) run --host 127.0.0.1 --port $(PORT) --no-reload
@@ -47,6 +48,12 @@ worker: translations
 # The whole suite: PostgreSQL when DATABASE_URL is set, SQLite otherwise.
 test: $(VENV)/.installed-test translations
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# The benchmark (not a test, it stays out of CI): BENCH_SCALE producers (default 1000000) in
+# PostgreSQL on 127.0.0.1 (or DATABASE_URL), served by gunicorn and loaded by wrk; see bench/run.py.
+.PHONY: bench
+bench: $(VENV)/.installed-test translations
+	$(BIN)/python -m bench.run
 
 lint: $(VENV)/.installed-test
 	$(BIN)/ruff check .

@@ -129,11 +129,13 @@ def _register_blueprints(app: Flask) -> None:
 
 def _workspace_blueprints() -> list[Any]:
     from inclusive.milestones.views import bp as plans_bp
+    from inclusive.partners.views import bp as partners_bp
+    from inclusive.partners.views import partner_bp
     from inclusive.producers.import_views import bp as imports_bp
     from inclusive.producers.views import bp as producers_bp
     from inclusive.programs.views import bp as programs_bp
 
-    return [programs_bp, producers_bp, plans_bp, imports_bp]
+    return [programs_bp, producers_bp, plans_bp, imports_bp, partners_bp, partner_bp]
 
 
 def _register_template_helpers(app: Flask) -> None:

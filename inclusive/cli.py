@@ -3,20 +3,30 @@
 from __future__ import annotations
 
 import os
+from typing import NoReturn
 
 import click
 from flask import Flask, current_app
 from sqlalchemy import select
 
+from inclusive.auth.models import User
 from inclusive.auth.services import AccountError, create_user, find_user
 from inclusive.extensions import db
+from inclusive.partners.models import PartnerKind, PartnerRole
+from inclusive.partners.services import (
+    PartnerError,
+    add_partner_user,
+    create_partner,
+    link_partner,
+    partner_by_slug,
+)
 from inclusive.tenancy.models import Membership, Organization
 from inclusive.tenancy.roles import Role
 from inclusive.tenancy.scope import tenant_scope
 from inclusive.tenancy.services import MembershipError, check_slug
 
 
-def _fail(message: str) -> None:
+def _fail(message: str) -> NoReturn:
     db.session.rollback()
     raise click.ClickException(message)
 
@@ -53,28 +63,34 @@ def create_org_command(slug: str, name: str, country: str, language: str, curren
 @click.argument("email")
 @click.option("--password", help="Needed when the user is new (at least 10 characters).")
 @click.option("--name", help="The user's name (defaults to the part of EMAIL before @).")
-@click.option("--org", "org_slug", required=True, help="Slug of the organization to join.")
+@click.option("--org", "org_slug", help="Slug of the organization to join.")
+@click.option("--partner", "partner_slug", help="Slug of the capital partner to join.")
 @click.option(
-    "--role", type=click.Choice([r.value for r in Role]), required=True, help="Role in --org."
+    "--role",
+    type=click.Choice([r.value for r in Role] + [r.value for r in PartnerRole]),
+    required=True,
+    help="Role in --org (staff roles) or in --partner (partner_admin, loan_officer).",
 )
 def create_user_command(
-    email: str, password: str | None, name: str | None, org_slug: str, role: str
+    email: str,
+    password: str | None,
+    name: str | None,
+    org_slug: str | None,
+    partner_slug: str | None,
+    role: str,
 ) -> None:
-    """Create a user, or give an existing one a role in an organization."""
+    """Create a user, or give an existing one a role in an organization or a partner."""
+    if bool(org_slug) == bool(partner_slug):
+        _fail("Give exactly one of --org or --partner.")
+    if partner_slug:
+        _create_partner_user(email, password, name, partner_slug, role)
+        return
+    if role not in set(Role):
+        _fail(f"--role {role!r} is a partner role; staff roles are: {', '.join(Role)}.")
     org = db.session.scalar(select(Organization).filter_by(slug=org_slug))
     if org is None:
         _fail(f"No organization has the slug {org_slug!r}.")
-    user = find_user(email)
-    created = user is None
-    if user is None:
-        if not password:
-            _fail("--password is required for a new user.")
-        if "@" not in email:
-            _fail(f"{email!r} is not an e-mail address.")
-        try:
-            user = create_user(email, name or email.split("@")[0], password, org.default_language)
-        except AccountError as exc:
-            _fail(str(exc))
+    user, created = _new_or_existing_user(email, password, name, org.default_language)
     with tenant_scope(org.id):
         membership = db.session.scalar(select(Membership).filter_by(user_id=user.id))
         if membership is None:
@@ -83,6 +99,71 @@ def create_user_command(
             membership.role = role
         db.session.commit()
     click.echo(f"{'Created' if created else 'Updated'} {user.email}: {role} of {org_slug}.")
+
+
+def _new_or_existing_user(
+    email: str, password: str | None, name: str | None, locale: str | None
+) -> tuple[User, bool]:
+    """The user with this address, or a new one; and whether it is new."""
+    user = find_user(email)
+    if user is not None:
+        return user, False
+    if not password:
+        _fail("--password is required for a new user.")
+    if "@" not in email:
+        _fail(f"{email!r} is not an e-mail address.")
+    try:
+        return create_user(email, name or email.split("@")[0], password, locale), True
+    except AccountError as exc:
+        _fail(str(exc))
+
+
+def _create_partner_user(
+    email: str, password: str | None, name: str | None, partner_slug: str, role: str
+) -> None:
+    if role not in set(PartnerRole):
+        _fail(f"--role {role!r} is a staff role; partner roles are: {', '.join(PartnerRole)}.")
+    partner = partner_by_slug(partner_slug)
+    if partner is None:
+        _fail(f"No capital partner has the slug {partner_slug!r}.")
+    user, created = _new_or_existing_user(email, password, name, None)
+    add_partner_user(partner, user, PartnerRole(role))
+    db.session.commit()
+    click.echo(f"{'Created' if created else 'Updated'} {user.email}: {role} of {partner_slug}.")
+
+
+@click.command("create-partner")
+@click.argument("slug")
+@click.option("--name", required=True, help="The capital partner's name.")
+@click.option("--kind", type=click.Choice([k.value for k in PartnerKind]), required=True)
+@click.option("--country", default="", help="ISO 3166 country code (two letters).")
+def create_partner_command(slug: str, name: str, kind: str, country: str) -> None:
+    """Register a capital partner with this SLUG, its web address under /p/."""
+    try:
+        create_partner(slug=slug, name=name, kind=PartnerKind(kind), country=country)
+    except PartnerError as exc:
+        _fail(f"{slug!r}: {exc}")
+    db.session.commit()
+    click.echo(f"Created capital partner {slug} ({name}); add its users with create-user.")
+
+
+@click.command("link-partner")
+@click.option("--org", "org_slug", required=True, help="Slug of the organization.")
+@click.option("--partner", "partner_slug", required=True, help="Slug of the capital partner.")
+def link_partner_command(org_slug: str, partner_slug: str) -> None:
+    """Make an active partnership between an organization and a capital partner."""
+    org = db.session.scalar(select(Organization).filter_by(slug=org_slug))
+    if org is None:
+        _fail(f"No organization has the slug {org_slug!r}.")
+    partner = partner_by_slug(partner_slug)
+    if partner is None:
+        _fail(f"No capital partner has the slug {partner_slug!r}.")
+    _partnership, changed = link_partner(org, partner)
+    db.session.commit()
+    if changed:
+        click.echo(f"{org_slug} and {partner_slug} are now partners.")
+    else:
+        click.echo(f"{org_slug} and {partner_slug} were already partners; nothing changed.")
 
 
 @click.command("demo-data")
@@ -161,7 +242,9 @@ def register_commands(app: Flask) -> None:
     for command in (
         cron_command,
         create_org_command,
+        create_partner_command,
         create_user_command,
+        link_partner_command,
         demo_data_command,
         worker_command,
         jobs_sweep_command,

@@ -9,6 +9,7 @@ from sqlalchemy import select
 from inclusive.auth.models import User
 from inclusive.auth.passwords import hash_password
 from inclusive.extensions import db
+from inclusive.partners.demo import load_partners
 from inclusive.tenancy.models import Membership, Organization
 from inclusive.tenancy.roles import Role
 from inclusive.tenancy.scope import tenant_scope
@@ -91,6 +92,7 @@ def load_demo_data() -> Iterator[str]:
         manager = db.session.scalar(select(User).filter_by(email=f"manager@{spec['slug']}.example"))
         with tenant_scope(org.id):
             load_workspace(org, officer, manager)
+    logins.extend(load_partners(password_hash))
     db.session.commit()
     yield f"Demo logins (password for all: {DEMO_PASSWORD}):"
     for email, org_slug, role in logins:

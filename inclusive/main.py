@@ -9,6 +9,7 @@ from flask_login import current_user
 from sqlalchemy import text
 
 from inclusive.extensions import db
+from inclusive.partners.services import partner_memberships_of
 from inclusive.tenancy.services import memberships_of
 
 bp = Blueprint("main", __name__)
@@ -16,7 +17,7 @@ bp = Blueprint("main", __name__)
 
 @bp.route("/")
 def home() -> Any:
-    """Go to the last organization used, the only one, or the list of them."""
+    """Go to the last organization used, the only one, a partner's pages, or the list."""
     if not current_user.is_authenticated:
         return redirect(url_for("auth.login"))
     memberships = memberships_of(current_user)
@@ -26,6 +27,10 @@ def home() -> Any:
         return redirect(url_for("org.home", org_slug=last))
     if len(slugs) == 1:
         return redirect(url_for("org.home", org_slug=slugs[0]))
+    if not slugs:
+        partners = partner_memberships_of(current_user)
+        if partners:  # partner staff land on their partner's pages
+            return redirect(url_for("partner.home", partner_slug=partners[0].partner.slug))
     return redirect(url_for("invitations.choose"))
 
 

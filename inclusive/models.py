@@ -5,6 +5,7 @@ from inclusive.auth.models import AuthSession, User
 from inclusive.impact.models import EconomicSnapshot, OfftakePurchase, ViabilityAssessment
 from inclusive.jobs.models import JobRecord
 from inclusive.milestones.models import Enrollment, Evidence, Milestone
+from inclusive.partners.models import CapitalPartner, PartnerMembership, Partnership
 from inclusive.producers.models import ImportBatch, Producer, ProducerSector
 from inclusive.programs.models import Program, ProgramOfficer, ProgramStateCount, TemplateStep
 from inclusive.tenancy.models import Invitation, Membership, Organization
@@ -12,6 +13,7 @@ from inclusive.tenancy.models import Invitation, Membership, Organization
 __all__ = [
     "AuditEvent",
     "AuthSession",
+    "CapitalPartner",
     "EconomicSnapshot",
     "Enrollment",
     "Evidence",
@@ -22,6 +24,8 @@ __all__ = [
     "Milestone",
     "OfftakePurchase",
     "Organization",
+    "PartnerMembership",
+    "Partnership",
     "Producer",
     "ProducerSector",
     "Program",

@@ -28,6 +28,8 @@ def _count(model) -> int:
     [
         "create-org",
         "create-user",
+        "create-partner",
+        "link-partner",
         "demo-data",
         "worker",
         "cron",

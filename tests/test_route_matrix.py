@@ -3,7 +3,9 @@
 The matrix is checked against ``app.url_map``: a new route with no entry here fails
 ``test_every_route_is_in_the_matrix``. For each staff route (``/o/<slug>/...``): an
 anonymous visitor is sent to log in, a member of another organization gets 404, a role
-without the right gets 403, and a role with it gets through.
+without the right gets 403, and a role with it gets through. Partner routes
+(``/p/<slug>/...``) are checked the same way with partner roles, and answer 404 to staff
+with no role at that partner.
 """
 
 from __future__ import annotations
@@ -15,17 +17,21 @@ from flask import url_for
 
 from inclusive.extensions import db
 from inclusive.milestones.models import Evidence
+from inclusive.partners.models import PartnerRole
+from inclusive.partners.services import add_partner_user, create_partner
 from inclusive.storage import storage
 from inclusive.tenancy.models import Invitation, Organization
 from inclusive.tenancy.roles import Role
 from inclusive.tenancy.scope import tenant_scope
 from tests import factories
+from tests.partners.routes import PARTNER_ROUTES, partner_rows
 from tests.producers.routes import IMPORT_ROUTES, import_batch_for
 from tests.routes import ADMIN, ALL_ROLES, Rule, org
 from tests.workspace_routes import WORKSPACE_ROUTES
 
 MATRIX: dict[str, Rule] = {
     **IMPORT_ROUTES,
+    **PARTNER_ROUTES,
     **WORKSPACE_ROUTES,
     "static": Rule("public", args=lambda ctx: {"filename": "css/app.css"}),
     "main.home": Rule("public"),
@@ -90,6 +96,7 @@ def world(make_member):
         "make_member": make_member,
         "import_batch": import_batch_for(home),
     }
+    ctx.update(partner_rows(home))
     ctx["refresh"] = lambda: ctx.update(_workspace(home, make_member))
     ctx["refresh"]()
     return ctx
@@ -140,12 +147,15 @@ def _url(endpoint: str, rule: Rule, ctx: dict[str, Any]) -> str:
     values = rule.args(ctx)
     if rule.audience == "org":
         values["org_slug"] = ctx["org"].slug
+    if rule.audience == "partner":
+        values["partner_slug"] = ctx["partner_slug"]
     return url_for(endpoint, **values)
 
 
 ORG_ROUTES = sorted(name for name, rule in MATRIX.items() if rule.audience == "org")
 LOGIN_ROUTES = sorted(name for name, rule in MATRIX.items() if rule.audience == "login")
 PUBLIC_ROUTES = sorted(name for name, rule in MATRIX.items() if rule.audience == "public")
+PARTNER_ROUTE_NAMES = sorted(name for name, rule in MATRIX.items() if rule.audience == "partner")
 
 
 @pytest.mark.parametrize("endpoint", ORG_ROUTES)
@@ -218,3 +228,35 @@ def test_public_routes_answer_anonymous_visitors(endpoint, client, world):
     location = response.headers.get("Location", "")
     if endpoint != "main.home":
         assert "/login?" not in location, f"{endpoint} should not require logging in"
+
+
+@pytest.mark.parametrize("endpoint", PARTNER_ROUTE_NAMES)
+def test_partner_route_guards(endpoint, client, login, world):
+    """Partner pages: log in first; 404 to everyone but the partner's users; 403 by role."""
+    rule = MATRIX[endpoint]
+    url = _url(endpoint, rule, world)
+
+    anonymous = _request(client, rule, url)
+    assert anonymous.status_code == 302, endpoint
+    assert "/login" in anonymous.headers["Location"], endpoint
+
+    other = create_partner(slug="matrix-other", name="Other partner", kind="angel_network")
+    login(_partner_user(other, PartnerRole.PARTNER_ADMIN))
+    assert _request(client, rule, url).status_code == 404, f"{endpoint}: another partner's user"
+
+    login(world["outsider"])
+    assert _request(client, rule, url).status_code == 404, f"{endpoint}: staff, no partner role"
+    login(world["make_member"]("admin", organization=world["org"]))
+    assert _request(client, rule, url).status_code == 404, f"{endpoint}: partnered org's admin"
+
+    for role in sorted(PartnerRole, key=lambda r: r in rule.roles):
+        login(_partner_user(world["partner"], role))
+        status = _request(client, rule, url).status_code
+        if role in rule.roles:
+            assert status in (200, 302, 400), f"{endpoint}: {role} should get through, got {status}"
+        else:
+            assert status == 403, f"{endpoint}: {role} should get 403, got {status}"
+
+
+def _partner_user(partner, role: PartnerRole):
+    return add_partner_user(partner, factories.UserFactory(), role).user

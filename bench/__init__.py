@@ -1,0 +1,1 @@
+"""The performance benchmark: `make bench` (not a test; it stays out of CI)."""

@@ -1,0 +1,1 @@
+"""Capital partners, their staff, and their partnerships with organizations."""
