@@ -16,6 +16,7 @@ from inclusive.audit.services import record
 from inclusive.extensions import db
 from inclusive.milestones.models import Enrollment
 from inclusive.producers.models import Gender, Producer, ProducerKind, ProducerSector, Sector
+from inclusive.programs.models import ProgramStateCount
 
 KIND_LABELS = {
     ProducerKind.INDIVIDUAL: _l("Individual"),
@@ -312,14 +313,42 @@ def filtered_producers(filters: ProducerFilters) -> Select:
     if filters.at_risk:
         enrollment_conditions.append(Enrollment.at_risk.is_(True))
     if enrollment_conditions:
-        query = query.where(
-            exists().where(
-                Enrollment.producer_id == Producer.id,
-                Enrollment.org_id == Producer.org_id,
-                and_(*enrollment_conditions),
+        few = _few_enrolled(filters)
+        if few is not None:
+            # A small cohort: look its producers up by id rather than walking the whole
+            # registry in name order, probing each one (seconds at a million producers).
+            query = query.where(Producer.id.in_(few))
+        else:
+            query = query.where(
+                exists().where(
+                    Enrollment.producer_id == Producer.id,
+                    Enrollment.org_id == Producer.org_id,
+                    and_(*enrollment_conditions),
+                )
             )
-        )
     return query.order_by(Producer.name_key, Producer.id)
+
+
+SMALL_COHORT = 5000
+
+
+def _few_enrolled(filters: ProducerFilters) -> list[int] | None:
+    """The producer ids of a program (and state) filter when they are few, from the counters."""
+    if not filters.program_id:
+        return None
+    counts = select(func.coalesce(func.sum(ProgramStateCount.n), 0)).where(
+        ProgramStateCount.program_id == filters.program_id
+    )
+    if filters.state:
+        counts = counts.where(ProgramStateCount.state == filters.state)
+    if db.session.scalar(counts) > SMALL_COHORT:
+        return None
+    ids = select(Enrollment.producer_id).where(Enrollment.program_id == filters.program_id)
+    if filters.state:
+        ids = ids.where(Enrollment.state == filters.state)
+    if filters.at_risk:
+        ids = ids.where(Enrollment.at_risk.is_(True))
+    return list(db.session.scalars(ids))
 
 
 def producer_page(

@@ -40,7 +40,9 @@ EXPORT_COLUMNS = (*services.FIELDS, "id", "created_at")
 
 def _filters() -> tuple[FilterForm, services.ProducerFilters, list[Program]]:
     form = FilterForm(request.args)
-    programs = list(db.session.scalars(select(Program).order_by(Program.name)))
+    programs = list(
+        db.session.execute(select(Program.id, Program.name, Program.status).order_by(Program.name))
+    )
     form.program.choices = [("", _("All programs"))] + [(str(p.id), p.name) for p in programs]
     form.state.choices = [("", _("Any"))] + [(s.value, STATE_LABELS[s]) for s in EnrollmentState]
     form.sector.choices = [("", _("All sectors"))] + [

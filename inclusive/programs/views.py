@@ -9,10 +9,12 @@ from flask_babel import gettext as _
 from flask_babel import ngettext
 from flask_login import current_user
 from sqlalchemy import select
+from sqlalchemy.orm import joinedload, lazyload
 
 from inclusive.extensions import db
 from inclusive.milestones import services as plans
 from inclusive.milestones.models import Enrollment, EnrollmentState
+from inclusive.producers.models import Producer
 from inclusive.programs import services
 from inclusive.programs.access import can_record_for_program, require_record_for_program
 from inclusive.programs.forms import (
@@ -37,6 +39,11 @@ from inclusive.tenancy.web import (
 )
 
 bp = org_blueprint("programs", __name__, url_prefix="/programs")
+# The cohort shows the producer's name only: no program join, no sectors (a million rows deep).
+_COHORT_LOAD = (
+    lazyload(Enrollment.program),
+    joinedload(Enrollment.producer).load_only(Producer.name).lazyload(Producer.sector_rows),
+)
 COHORT_PAGE = 50
 
 
@@ -81,6 +88,7 @@ def show(program_id: int) -> Any:
     state = request.args.get("state", "")
     cohort_query = (
         select(Enrollment)
+        .options(*_COHORT_LOAD)
         .where(Enrollment.program_id == program.id)
         .order_by(Enrollment.id)
         .offset((page - 1) * COHORT_PAGE)
@@ -92,12 +100,14 @@ def show(program_id: int) -> Any:
     at_risk = list(
         db.session.scalars(
             select(Enrollment)
+            .options(*_COHORT_LOAD)
             .where(Enrollment.program_id == program.id, Enrollment.at_risk.is_(True))
             .order_by(Enrollment.id)
             .limit(20)
         )
     )
     steps = list(program.steps)
+    officers = services.officers(program)
     bulk_form = BulkAchieveForm()
     bulk_form.step_id.choices = [(s.id, f"{s.position}. {s.name}") for s in steps]
     return render_template(
@@ -111,17 +121,17 @@ def show(program_id: int) -> Any:
         completion=plans.completion_by_step(program.id),
         steps=steps,
         at_risk=at_risk,
-        officers=services.officers(program),
+        officers=officers,
         status_form=StatusForm(status=program.status),
-        officer_form=_officer_form(program),
+        officer_form=_officer_form(program, officers),
         bulk_form=bulk_form,
         may_record=can_record_for_program(program.id),
     )
 
 
-def _officer_form(program: Program) -> OfficerForm:
+def _officer_form(program: Program, officers: list[Any] | None = None) -> OfficerForm:
     form = OfficerForm()
-    assigned = {o.user_id for o in services.officers(program)}
+    assigned = {o.user_id for o in (officers or services.officers(program))}
     members = db.session.scalars(select(Membership).filter_by(role=Role.FIELD_OFFICER))
     form.user_id.choices = [(m.user_id, m.user.name) for m in members if m.user_id not in assigned]
     return form

@@ -49,7 +49,8 @@ def _enter_organization() -> Any:
     g.membership = membership
     g.org = membership.organization
     enter_tenant(membership.org_id)
-    session["last_org"] = membership.organization.slug
+    if session.get("last_org") != slug:  # written only on change: no new cookie per request
+        session["last_org"] = slug
 
 
 def _add_org_slug(endpoint: str, values: dict[str, Any]) -> None:
