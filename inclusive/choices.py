@@ -38,3 +38,8 @@ def currency_choices() -> list[SelectChoice]:
     names = _locale().currencies
     codes = sorted(code for code in list_currencies() if code in names)
     return options([(code, f"{code} - {names[code]}") for code in codes])
+
+
+def enum_options(labels: dict) -> list[SelectChoice]:
+    """The options of a select field from a {member: label} mapping of an enum."""
+    return [SelectChoice(member.value, label) for member, label in labels.items()]

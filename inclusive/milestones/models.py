@@ -12,6 +12,7 @@ from inclusive.auth.models import User
 from inclusive.extensions import db
 from inclusive.producers.models import Producer
 from inclusive.programs.models import Program
+from inclusive.schema import one_of
 from inclusive.tenancy.keys import tenant_fk, tenant_key
 from inclusive.tenancy.scope import TenantMixin
 from inclusive.timeutil import utcnow
@@ -44,10 +45,6 @@ DONE_STATUSES = frozenset(
 LIVE_STATES = frozenset({EnrollmentState.ENROLLED, EnrollmentState.ACTIVE, EnrollmentState.PAUSED})
 
 
-def _in(column: str, enum: type[StrEnum]) -> str:
-    return f"{column} IN ({', '.join(repr(e.value) for e in enum)})"
-
-
 class Enrollment(TenantMixin, db.Model):
     """A producer in a program."""
 
@@ -57,7 +54,7 @@ class Enrollment(TenantMixin, db.Model):
         tenant_fk("program_id", "programs"),
         tenant_fk("producer_id", "producers"),
         UniqueConstraint("program_id", "producer_id"),
-        CheckConstraint(_in("state", EnrollmentState), name="state"),
+        CheckConstraint(one_of("state", EnrollmentState), name="state"),
         CheckConstraint("progress BETWEEN 0 AND 100", name="progress"),
         Index("ix_enrollments_org_program_state", "org_id", "program_id", "state", "id"),
         Index("ix_enrollments_org_program_id", "org_id", "program_id", "id"),
@@ -108,7 +105,7 @@ class Milestone(TenantMixin, db.Model):
         tenant_fk("enrollment_id", "enrollments"),
         tenant_fk("program_id", "programs"),
         tenant_fk("producer_id", "producers"),
-        CheckConstraint(_in("status", MilestoneStatus), name="status"),
+        CheckConstraint(one_of("status", MilestoneStatus), name="status"),
         CheckConstraint("weight > 0", name="weight"),
         Index("ix_milestones_org_enrollment_position", "org_id", "enrollment_id", "position"),
         Index("ix_milestones_org_program_step_status", "org_id", "program_id", "step_id", "status"),

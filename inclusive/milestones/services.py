@@ -252,24 +252,33 @@ def record_progress(
     refresh([milestone.enrollment])
 
 
+def _move(milestone: Milestone, action: str, status: MilestoneStatus, **details: object) -> None:
+    """Record the audit event, change the status, then refresh the enrollment's figures."""
+    record(
+        action,
+        producer_id=milestone.producer_id,
+        program_id=milestone.program_id,
+        milestone=milestone.name,
+        **details,
+    )
+    _set_status(milestone, status)
+
+
+def _settle(milestone: Milestone) -> None:
+    db.session.flush()
+    refresh([milestone.enrollment])
+
+
 def verify(milestone: Milestone, actor_id: int) -> None:
     """A manager verifies an achieved milestone (with its evidence, when required)."""
     if milestone.status != M.ACHIEVED:
         raise PlanError(_("Only an achieved milestone can be verified."))
     if milestone.evidence_required and not milestone.evidence:
         raise PlanError(_("This milestone needs evidence (a document or photo) first."))
-    record(
-        "milestone.verified",
-        producer_id=milestone.producer_id,
-        program_id=milestone.program_id,
-        milestone=milestone.name,
-        actor_id=actor_id,
-    )
-    _set_status(milestone, M.VERIFIED)
+    _move(milestone, "milestone.verified", M.VERIFIED, actor_id=actor_id)
     milestone.verified_by_id = actor_id
     milestone.verified_at = utcnow()
-    db.session.flush()
-    refresh([milestone.enrollment])
+    _settle(milestone)
 
 
 def reject(milestone: Milestone, reason: str) -> None:
@@ -278,19 +287,11 @@ def reject(milestone: Milestone, reason: str) -> None:
         raise PlanError(_("Only an achieved or verified milestone can be sent back."))
     if not reason.strip():
         raise PlanError(_("Say why it goes back."))
-    record(
-        "milestone.sent_back",
-        producer_id=milestone.producer_id,
-        program_id=milestone.program_id,
-        milestone=milestone.name,
-        reason=reason.strip(),
-    )
-    _set_status(milestone, M.IN_PROGRESS)
+    _move(milestone, "milestone.sent_back", M.IN_PROGRESS, reason=reason.strip())
     milestone.status_reason = reason.strip()
     milestone.verified_by_id = None
     milestone.verified_at = None
-    db.session.flush()
-    refresh([milestone.enrollment])
+    _settle(milestone)
 
 
 def waive(milestone: Milestone, reason: str) -> None:
@@ -299,34 +300,18 @@ def waive(milestone: Milestone, reason: str) -> None:
         raise PlanError(_("This milestone is already closed."))
     if not reason.strip():
         raise PlanError(_("Say why the milestone is waived."))
-    record(
-        "milestone.waived",
-        producer_id=milestone.producer_id,
-        program_id=milestone.program_id,
-        milestone=milestone.name,
-        reason=reason.strip(),
-    )
-    _set_status(milestone, M.WAIVED)
+    _move(milestone, "milestone.waived", M.WAIVED, reason=reason.strip())
     milestone.status_reason = reason.strip()
-    db.session.flush()
-    refresh([milestone.enrollment])
+    _settle(milestone)
 
 
 def mark_missed(milestone: Milestone, reason: str) -> None:
     """A manager records that a milestone was missed (the producer stays at risk)."""
     if milestone.status not in (M.PLANNED, M.IN_PROGRESS):
         raise PlanError(_("Only a planned or started milestone can be missed."))
-    record(
-        "milestone.missed",
-        producer_id=milestone.producer_id,
-        program_id=milestone.program_id,
-        milestone=milestone.name,
-        reason=reason.strip(),
-    )
-    _set_status(milestone, M.MISSED)
+    _move(milestone, "milestone.missed", M.MISSED, reason=reason.strip())
     milestone.status_reason = reason.strip()
-    db.session.flush()
-    refresh([milestone.enrollment])
+    _settle(milestone)
 
 
 def bulk_achieve(

@@ -20,6 +20,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from inclusive.extensions import db
+from inclusive.schema import one_of
 from inclusive.tenancy.keys import tenant_key
 from inclusive.tenancy.scope import TenantMixin
 from inclusive.timeutil import utcnow
@@ -63,16 +64,12 @@ class PartnershipSide(StrEnum):
     PARTNER = "partner"
 
 
-def _in(column: str, enum: type[StrEnum]) -> str:
-    return f"{column} IN ({', '.join(repr(e.value) for e in enum)})"
-
-
 class CapitalPartner(db.Model):
     """An MFI, investor network or fund: one row on the platform, not owned by any tenant."""
 
     __tablename__ = "capital_partners"
     __table_args__ = (
-        CheckConstraint(_in("kind", PartnerKind), name="kind"),
+        CheckConstraint(one_of("kind", PartnerKind), name="kind"),
         CheckConstraint("ticket_min IS NULL OR ticket_min >= 0", name="ticket_min"),
         CheckConstraint(
             "ticket_max IS NULL OR ticket_min IS NULL OR ticket_max >= ticket_min",
@@ -108,7 +105,7 @@ class PartnerMembership(db.Model):
     __tablename__ = "partner_memberships"
     __table_args__ = (
         UniqueConstraint("partner_id", "user_id"),
-        CheckConstraint(_in("role", PartnerRole), name="role"),
+        CheckConstraint(one_of("role", PartnerRole), name="role"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -127,9 +124,9 @@ class Partnership(TenantMixin, db.Model):
     __tablename__ = "partnerships"
     __table_args__ = (
         tenant_key(),  # referrals will point at (org_id, partnership id)
-        CheckConstraint(_in("state", PartnershipState), name="state"),
+        CheckConstraint(one_of("state", PartnershipState), name="state"),
         CheckConstraint(
-            "ended_side IS NULL OR " + _in("ended_side", PartnershipSide), name="ended_side"
+            "ended_side IS NULL OR " + one_of("ended_side", PartnershipSide), name="ended_side"
         ),
         CheckConstraint("acknowledgement_days BETWEEN 1 AND 30", name="acknowledgement_days"),
         # At most one partnership per organization and partner that has not ended.

@@ -8,7 +8,6 @@ from wtforms import (
     BooleanField,
     EmailField,
     IntegerField,
-    SelectChoice,
     SelectField,
     SelectMultipleField,
     StringField,
@@ -16,15 +15,12 @@ from wtforms import (
 )
 from wtforms.validators import InputRequired, Length, NumberRange, Optional
 
+from inclusive.choices import enum_options
 from inclusive.producers.services import GENDER_LABELS, KIND_LABELS, SECTOR_LABELS
 
 
-def _options(labels: dict) -> list[SelectChoice]:
-    return [SelectChoice(key.value, label) for key, label in labels.items()]
-
-
 class ProducerForm(FlaskForm):
-    kind = SelectField(_l("Kind"), choices=_options(KIND_LABELS))
+    kind = SelectField(_l("Kind"), choices=enum_options(KIND_LABELS))
     name = StringField(_l("Name"), validators=[InputRequired(), Length(max=160)])
     national_id = StringField(
         _l("National or tax id"),
@@ -34,7 +30,7 @@ class ProducerForm(FlaskForm):
     representative = StringField(_l("Representative"), validators=[Optional(), Length(max=160)])
     owner_gender = SelectField(
         _l("Owner's gender"),
-        choices=_options(GENDER_LABELS),
+        choices=enum_options(GENDER_LABELS),
         description=_l("For results disaggregated by gender."),
     )
     phone = StringField(_l("Phone"), validators=[Optional(), Length(max=40)])
@@ -42,7 +38,7 @@ class ProducerForm(FlaskForm):
     region = StringField(_l("Region"), validators=[Optional(), Length(max=120)])
     municipality = StringField(_l("Municipality"), validators=[Optional(), Length(max=120)])
     sectors = SelectMultipleField(
-        _l("Sectors"), choices=_options(SECTOR_LABELS), validators=[Optional()]
+        _l("Sectors"), choices=enum_options(SECTOR_LABELS), validators=[Optional()]
     )
     employees = IntegerField(
         _l("Employees"), default=0, validators=[Optional(), NumberRange(0, 250)]

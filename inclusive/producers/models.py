@@ -18,6 +18,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from inclusive.extensions import db
+from inclusive.schema import one_of
 from inclusive.tenancy.keys import tenant_fk, tenant_key
 from inclusive.tenancy.scope import TenantMixin
 from inclusive.timeutil import utcnow
@@ -57,18 +58,14 @@ class Sector(StrEnum):
     RECYCLING = "recycling"
 
 
-def _in(column: str, enum: type[StrEnum]) -> str:
-    return f"{column} IN ({', '.join(repr(e.value) for e in enum)})"
-
-
 class Producer(TenantMixin, db.Model):
     """A micro or small producer: a person, a family business, a cooperative..."""
 
     __tablename__ = "producers"
     __table_args__ = (
         tenant_key(),
-        CheckConstraint(_in("kind", ProducerKind), name="kind"),
-        CheckConstraint(_in("owner_gender", Gender), name="owner_gender"),
+        CheckConstraint(one_of("kind", ProducerKind), name="kind"),
+        CheckConstraint(one_of("owner_gender", Gender), name="owner_gender"),
         CheckConstraint("employees >= 0", name="employees"),
         # The national or tax id is optional, but unique within the organization when given.
         Index(
@@ -135,7 +132,7 @@ class ProducerSector(TenantMixin, db.Model):
     __table_args__ = (
         tenant_fk("producer_id", "producers"),
         UniqueConstraint("producer_id", "sector"),
-        CheckConstraint(_in("sector", Sector), name="sector"),
+        CheckConstraint(one_of("sector", Sector), name="sector"),
         Index("ix_producer_sectors_org_sector", "org_id", "sector", "producer_id"),
     )
 
@@ -158,7 +155,7 @@ class ImportBatch(TenantMixin, db.Model):
     __tablename__ = "import_batches"
     __table_args__ = (
         tenant_key(),
-        CheckConstraint(_in("status", ImportStatus), name="status"),
+        CheckConstraint(one_of("status", ImportStatus), name="status"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

@@ -16,12 +16,9 @@ from wtforms import (
 )
 from wtforms.validators import Email, InputRequired, Length, NumberRange, Optional
 
+from inclusive.choices import enum_options
 from inclusive.programs.catalog import KIND_LABELS
 from inclusive.programs.services import COUNTERPART_LABELS, STATUS_LABELS
-
-
-def _options(labels: dict) -> list[SelectChoice]:
-    return [SelectChoice(key.value, label) for key, label in labels.items()]
 
 
 class ProgramForm(FlaskForm):
@@ -30,7 +27,7 @@ class ProgramForm(FlaskForm):
     region = StringField(_l("Region"), validators=[Optional(), Length(max=120)])
     start_date = DateField(_l("Start date"), validators=[Optional()])
     end_date = DateField(_l("End date"), validators=[Optional()])
-    counterpart_kind = SelectField(_l("Counterpart"), choices=_options(COUNTERPART_LABELS))
+    counterpart_kind = SelectField(_l("Counterpart"), choices=enum_options(COUNTERPART_LABELS))
     counterpart_name = StringField(
         _l("Counterpart's name"), validators=[Optional(), Length(max=160)]
     )
@@ -46,13 +43,13 @@ class ProgramForm(FlaskForm):
 class NewProgramForm(ProgramForm):
     kind = SelectField(
         _l("Kind of program"),
-        choices=_options(KIND_LABELS),
+        choices=enum_options(KIND_LABELS),
         description=_l("It sets the default milestone plan, which you can edit afterwards."),
     )
 
 
 class StatusForm(FlaskForm):
-    status = SelectField(_l("Status"), choices=_options(STATUS_LABELS))
+    status = SelectField(_l("Status"), choices=enum_options(STATUS_LABELS))
 
 
 class OfficerForm(FlaskForm):

@@ -10,6 +10,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from inclusive.auth.models import User
 from inclusive.extensions import db
+from inclusive.schema import one_of
 from inclusive.tenancy.keys import tenant_fk, tenant_key
 from inclusive.tenancy.scope import TenantMixin
 from inclusive.timeutil import utcnow
@@ -43,19 +44,15 @@ class CounterpartKind(StrEnum):
 OFFTAKE_KINDS = frozenset({ProgramKind.SUPPLIER_PROGRAM, ProgramKind.RURAL_NETWORK})
 
 
-def _in(column: str, enum: type[StrEnum]) -> str:
-    return f"{column} IN ({', '.join(repr(e.value) for e in enum)})"
-
-
 class Program(TenantMixin, db.Model):
     """A structured intervention: a cohort of producers following one milestone plan."""
 
     __tablename__ = "programs"
     __table_args__ = (
         tenant_key(),
-        CheckConstraint(_in("kind", ProgramKind), name="kind"),
-        CheckConstraint(_in("status", ProgramStatus), name="status"),
-        CheckConstraint(_in("counterpart_kind", CounterpartKind), name="counterpart_kind"),
+        CheckConstraint(one_of("kind", ProgramKind), name="kind"),
+        CheckConstraint(one_of("status", ProgramStatus), name="status"),
+        CheckConstraint(one_of("counterpart_kind", CounterpartKind), name="counterpart_kind"),
         CheckConstraint(
             "end_date IS NULL OR start_date IS NULL OR end_date >= start_date", name="dates"
         ),
