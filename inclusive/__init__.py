@@ -128,6 +128,7 @@ def _register_blueprints(app: Flask) -> None:
 
 
 def _workspace_blueprints() -> list[Any]:
+    from inclusive.consents.views import bp as consents_bp
     from inclusive.milestones.views import bp as plans_bp
     from inclusive.partners.views import bp as partners_bp
     from inclusive.partners.views import partner_bp
@@ -135,7 +136,15 @@ def _workspace_blueprints() -> list[Any]:
     from inclusive.producers.views import bp as producers_bp
     from inclusive.programs.views import bp as programs_bp
 
-    return [programs_bp, producers_bp, plans_bp, imports_bp, partners_bp, partner_bp]
+    return [
+        programs_bp,
+        producers_bp,
+        plans_bp,
+        imports_bp,
+        partners_bp,
+        partner_bp,
+        consents_bp,
+    ]
 
 
 def _register_template_helpers(app: Flask) -> None:

@@ -8,6 +8,7 @@ from sqlalchemy import select
 
 from inclusive.auth.models import User
 from inclusive.auth.passwords import hash_password
+from inclusive.consents.demo import load_consents
 from inclusive.extensions import db
 from inclusive.partners.demo import load_partners
 from inclusive.tenancy.models import Membership, Organization
@@ -93,6 +94,7 @@ def load_demo_data() -> Iterator[str]:
         with tenant_scope(org.id):
             load_workspace(org, officer, manager)
     logins.extend(load_partners(password_hash))
+    load_consents()
     db.session.commit()
     yield f"Demo logins (password for all: {DEMO_PASSWORD}):"
     for email, org_slug, role in logins:

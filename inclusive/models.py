@@ -2,6 +2,7 @@
 
 from inclusive.audit.models import AuditEvent
 from inclusive.auth.models import AuthSession, User
+from inclusive.consents.models import Consent
 from inclusive.impact.models import EconomicSnapshot, OfftakePurchase, ViabilityAssessment
 from inclusive.jobs.models import JobRecord
 from inclusive.milestones.models import Enrollment, Evidence, Milestone
@@ -14,6 +15,7 @@ __all__ = [
     "AuditEvent",
     "AuthSession",
     "CapitalPartner",
+    "Consent",
     "EconomicSnapshot",
     "Enrollment",
     "Evidence",

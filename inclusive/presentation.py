@@ -10,6 +10,7 @@ from flask_babel import format_decimal, get_locale
 from flask_babel import gettext as _
 
 from inclusive.audit.models import AuditEvent
+from inclusive.consents.services import scope_list
 from inclusive.impact import services as impact
 from inclusive.impact.models import VIABILITY_FACTORS, EconomicSnapshot, ViabilityAssessment
 from inclusive.milestones import services as plans
@@ -205,6 +206,17 @@ EVENT_TEXT = {
         "Purchase recorded: %(quantity)s of %(product)s.",
         quantity=d.get("quantity"),
         product=d.get("product"),
+    ),
+    "consent.recorded": lambda d: _(
+        "Consent recorded for %(partner)s: %(scopes)s, until %(date)s.",
+        partner=d.get("partner"),
+        scopes=scope_list(d.get("scopes") or []),
+        date=d.get("valid_until"),
+    ),
+    "consent.revoked": lambda d: _(
+        "Consent for %(partner)s revoked: %(reason)s",
+        partner=d.get("partner"),
+        reason=d.get("reason"),
     ),
 }
 

@@ -24,6 +24,7 @@ from inclusive.tenancy.models import Invitation, Organization
 from inclusive.tenancy.roles import Role
 from inclusive.tenancy.scope import tenant_scope
 from tests import factories
+from tests.consents.routes import CONSENT_ROUTES, consent_for
 from tests.partners.routes import PARTNER_ROUTES, partner_rows
 from tests.producers.routes import IMPORT_ROUTES, import_batch_for
 from tests.routes import ADMIN, ALL_ROLES, Rule, org
@@ -31,6 +32,7 @@ from tests.workspace_routes import WORKSPACE_ROUTES
 
 MATRIX: dict[str, Rule] = {
     **IMPORT_ROUTES,
+    **CONSENT_ROUTES,
     **PARTNER_ROUTES,
     **WORKSPACE_ROUTES,
     "static": Rule("public", args=lambda ctx: {"filename": "css/app.css"}),
@@ -127,6 +129,7 @@ def _workspace(home: Organization, make_member) -> dict[str, int]:
             "enrollment": enrollment.id,
             "milestone": milestone.id,
             "evidence": evidence.id,
+            "consent": consent_for(producer.id),
             "victim": _membership_id(victim, home),
         }
 
