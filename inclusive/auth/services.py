@@ -14,6 +14,7 @@ from inclusive.auth.sessions import end_other_sessions
 from inclusive.extensions import db
 from inclusive.jobs import enqueue, job
 from inclusive.jobs.mail import render_mail, send_mail
+from inclusive.refusals import Refused
 from inclusive.timeutil import utcnow
 from inclusive.tokens import InvalidToken, make_token, read_token
 from inclusive.urls import external_url
@@ -21,7 +22,7 @@ from inclusive.urls import external_url
 RESET_PURPOSE = "password-reset"
 
 
-class AccountError(ValueError):
+class AccountError(Refused):
     """A request about an account that cannot be carried out; the message says why."""
 
     def __init__(self, message: str, field: str | None = None) -> None:

@@ -22,6 +22,7 @@ from inclusive.milestones.evidence import DEFAULT_MAX_BYTES, sniff
 from inclusive.milestones.services import today
 from inclusive.partners.models import CapitalPartner, Partnership, PartnershipState
 from inclusive.producers.models import Producer
+from inclusive.refusals import Refused
 from inclusive.storage import storage
 from inclusive.tenancy.models import Membership
 from inclusive.tenancy.scope import require_org_id
@@ -54,7 +55,7 @@ CONSENT_STATE_LABELS = {
 }
 
 
-class ConsentError(ValueError):
+class ConsentError(Refused):
     """A consent that is refused; the message says why, and the field it is about."""
 
     def __init__(self, message: str, field: str | None = None) -> None:

@@ -17,6 +17,7 @@ from inclusive.extensions import db
 from inclusive.milestones.services import today
 from inclusive.producers.models import Producer
 from inclusive.programs.access import can_record_for_producer, require_record_for_producer
+from inclusive.refusals import act
 from inclusive.storage import storage
 from inclusive.tenancy.roles import Permission
 from inclusive.tenancy.web import MAX_ID, load_or_404, org_blueprint, requires
@@ -128,17 +129,10 @@ def revoke(producer_id: int, consent_id: int) -> Any:
     consent = _consent_or_404(producer_id, consent_id)
     form = RevokeForm()
     if form.validate_on_submit():
-        try:
-            services.revoke_consent(consent, form.reason.data or "", current_user)
-        except services.ConsentError as exc:
-            db.session.rollback()
-            flash(str(exc), "error")
-        else:
-            db.session.commit()
-            flash(
-                _("The consent for %(partner)s is revoked.", partner=consent.partner.name),
-                "success",
-            )
+        act(
+            lambda: services.revoke_consent(consent, form.reason.data or "", current_user),
+            lambda: _("The consent for %(partner)s is revoked.", partner=consent.partner.name),
+        )
     else:
         flash(_("Say why the consent is revoked, in at most 500 characters."), "error")
     return redirect(url_for("producers.show", producer_id=producer_id, _anchor="consents"))

@@ -22,6 +22,7 @@ from inclusive.impact.models import (
 )
 from inclusive.milestones.models import Enrollment, EnrollmentState
 from inclusive.programs.models import OFFTAKE_KINDS, Program
+from inclusive.refusals import Refused
 from inclusive.timeutil import utcnow
 
 MONEY_FIELDS = ("sales", "costs", "household_withdrawals", "reinvestment", "assets", "debt")
@@ -65,7 +66,7 @@ LEVEL_LABELS = {
 }
 
 
-class FiguresError(ValueError):
+class FiguresError(Refused):
     """Figures that are refused; ``errors`` maps fields to messages."""
 
     def __init__(self, errors: dict[str, str]) -> None:

@@ -23,6 +23,7 @@ from inclusive.milestones.models import (
     MilestoneStatus,
 )
 from inclusive.programs.models import ProgramStateCount
+from inclusive.refusals import Refused
 from inclusive.timeutil import utcnow
 
 if TYPE_CHECKING:
@@ -68,7 +69,7 @@ RECORD_MOVES: dict[str, frozenset[str]] = {
 }
 
 
-class PlanError(ValueError):
+class PlanError(Refused):
     """An enrollment or milestone change that is refused; the message says why."""
 
 

@@ -25,6 +25,7 @@ from inclusive.milestones.models import (
     MilestoneStatus,
 )
 from inclusive.programs.access import can_record_for_program, require_record_for_program
+from inclusive.refusals import act
 from inclusive.storage import storage
 from inclusive.tenancy.roles import Permission
 from inclusive.tenancy.web import can, load_or_404, org_blueprint, requires
@@ -45,20 +46,15 @@ def transition(enrollment_id: int) -> Any:
     enrollment = load_or_404(Enrollment, enrollment_id)
     form = TransitionForm()
     if form.validate_on_submit():
-        try:
-            plans.transition(enrollment, EnrollmentState(form.state.data), form.reason.data or "")
-        except plans.PlanError as exc:
-            db.session.rollback()
-            flash(str(exc), "error")
-        else:
-            db.session.commit()
-            flash(
-                _(
-                    "The enrollment is now %(state)s.",
-                    state=plans.STATE_LABELS[EnrollmentState(enrollment.state)],
-                ),
-                "success",
-            )
+        act(
+            lambda: plans.transition(
+                enrollment, EnrollmentState(form.state.data), form.reason.data or ""
+            ),
+            lambda: _(
+                "The enrollment is now %(state)s.",
+                state=plans.STATE_LABELS[EnrollmentState(enrollment.state)],
+            ),
+        )
     else:
         flash(_("Choose a state."), "error")
     return _back(enrollment)

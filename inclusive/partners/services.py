@@ -20,6 +20,7 @@ from inclusive.partners.models import (
     PartnershipState,
     Product,
 )
+from inclusive.refusals import Refused
 from inclusive.tenancy.models import Organization
 from inclusive.tenancy.scope import ALL_TENANTS, require_org_id, tenant_scope
 from inclusive.tenancy.services import RESERVED_SLUGS, SLUG_RE
@@ -55,7 +56,7 @@ STATE_LABELS = {
 }
 
 
-class PartnerError(ValueError):
+class PartnerError(Refused):
     """A change to a partner or a partnership that is refused; the message says why."""
 
     def __init__(self, message: str, field: str | None = None) -> None:

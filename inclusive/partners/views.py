@@ -8,7 +8,6 @@ from flask import abort, flash, g, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
 
-from inclusive.extensions import db
 from inclusive.partners import services
 from inclusive.partners.forms import EndPartnershipForm, PartnerSearchForm
 from inclusive.partners.models import (
@@ -26,6 +25,7 @@ from inclusive.partners.web import (
     partner_blueprint,
     requires_partner_role,
 )
+from inclusive.refusals import act
 from inclusive.tenancy.forms import ActionForm
 from inclusive.tenancy.roles import Permission
 from inclusive.tenancy.web import MAX_ID, current_org, load_or_404, org_blueprint, requires
@@ -115,20 +115,13 @@ def propose(slug: str) -> Any:
     """Propose a partnership to a capital partner; its administrator accepts it."""
     partner = _partner_or_404(slug)
     if ActionForm().validate_on_submit():
-        try:
-            services.propose_partnership(current_org(), current_user, partner)
-        except services.PartnerError as exc:
-            db.session.rollback()
-            flash(str(exc), "error")
-        else:
-            db.session.commit()
-            flash(
-                _(
-                    "Partnership proposed to %(partner)s; it starts when they accept it.",
-                    partner=partner.name,
-                ),
-                "success",
-            )
+        act(
+            lambda: services.propose_partnership(current_org(), current_user, partner),
+            lambda: _(
+                "Partnership proposed to %(partner)s; it starts when they accept it.",
+                partner=partner.name,
+            ),
+        )
     return redirect(url_for("partners.show", slug=slug))
 
 
@@ -140,16 +133,12 @@ def end(partnership_id: int) -> Any:
     slug, name = partnership.partner.slug, partnership.partner.name
     form = EndPartnershipForm()
     if form.validate_on_submit():
-        try:
-            services.end_partnership(
+        act(
+            lambda: services.end_partnership(
                 partnership, current_user, PartnershipSide.ORGANIZATION, form.reason.data or ""
-            )
-        except services.PartnerError as exc:
-            db.session.rollback()
-            flash(str(exc), "error")
-        else:
-            db.session.commit()
-            flash(_("The partnership with %(partner)s has ended.", partner=name), "success")
+            ),
+            lambda: _("The partnership with %(partner)s has ended.", partner=name),
+        )
     else:
         flash(" ".join(form.reason.errors) or _("The form had expired. Try again."), "error")
     return redirect(url_for("partners.show", slug=slug))
@@ -198,14 +187,10 @@ def accept(partnership_id: int) -> Any:
     partnership = _own_partnership_or_404(partnership_id)
     name = partnership.organization.name  # read now: the row expires at commit
     if ActionForm().validate_on_submit():
-        try:
-            services.accept_partnership(partnership, current_user)
-        except services.PartnerError as exc:
-            db.session.rollback()
-            flash(str(exc), "error")
-        else:
-            db.session.commit()
-            flash(_("You are now partners with %(org)s.", org=name), "success")
+        act(
+            lambda: services.accept_partnership(partnership, current_user),
+            lambda: _("You are now partners with %(org)s.", org=name),
+        )
     return redirect(url_for("partner.home"))
 
 
@@ -217,16 +202,12 @@ def end_partnership(partnership_id: int) -> Any:
     name = partnership.organization.name  # read now: the row expires at commit
     form = EndPartnershipForm()
     if form.validate_on_submit():
-        try:
-            services.end_partnership(
+        act(
+            lambda: services.end_partnership(
                 partnership, current_user, PartnershipSide.PARTNER, form.reason.data or ""
-            )
-        except services.PartnerError as exc:
-            db.session.rollback()
-            flash(str(exc), "error")
-        else:
-            db.session.commit()
-            flash(_("The partnership with %(org)s has ended.", org=name), "success")
+            ),
+            lambda: _("The partnership with %(org)s has ended.", org=name),
+        )
     else:
         flash(" ".join(form.reason.errors) or _("The form had expired. Try again."), "error")
     return redirect(url_for("partner.home"))

@@ -65,6 +65,7 @@ from inclusive.producers.services import (
     name_key,
 )
 from inclusive.programs.models import OFFTAKE_KINDS, Program, ProgramOfficer
+from inclusive.refusals import Refused
 from inclusive.storage import storage
 from inclusive.tenancy.models import Organization
 from inclusive.tenancy.scope import require_org_id
@@ -110,7 +111,7 @@ MAX_QUANTITY = Decimal(10) ** 9
 MAX_MONEY = 10**14  # hundredths: a trillion, far below what BigInteger holds
 
 
-class ImportRefused(ValueError):
+class ImportRefused(Refused):
     """A file, or an import, refused as a whole; ``messages`` say why, for the user."""
 
     def __init__(self, *messages: str) -> None:

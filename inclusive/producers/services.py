@@ -17,6 +17,7 @@ from inclusive.extensions import db
 from inclusive.milestones.models import Enrollment
 from inclusive.producers.models import Gender, Producer, ProducerKind, ProducerSector, Sector
 from inclusive.programs.models import ProgramStateCount
+from inclusive.refusals import Refused
 
 KIND_LABELS = {
     ProducerKind.INDIVIDUAL: _l("Individual"),
@@ -100,7 +101,7 @@ TRUE_WORDS = {"1", "true", "yes", "y", "si", "sí", "s", "sim", "x"}
 FALSE_WORDS = {"", "0", "false", "no", "n", "nao", "não"}
 
 
-class ProducerError(ValueError):
+class ProducerError(Refused):
     """A producer change that is refused; ``errors`` maps fields to messages."""
 
     def __init__(self, errors: dict[str, str]) -> None:

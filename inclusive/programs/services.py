@@ -24,6 +24,7 @@ from inclusive.programs.models import (
     ProgramStatus,
     TemplateStep,
 )
+from inclusive.refusals import Refused
 from inclusive.tenancy.models import Membership, Organization
 from inclusive.tenancy.roles import Role
 
@@ -62,7 +63,7 @@ PROGRAM_FIELDS = (
 )
 
 
-class ProgramError(ValueError):
+class ProgramError(Refused):
     """A program change that is refused; the message says why."""
 
     def __init__(self, message: str, field: str | None = None) -> None:

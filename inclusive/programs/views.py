@@ -27,6 +27,7 @@ from inclusive.programs.forms import (
     TemplateActionForm,
 )
 from inclusive.programs.models import Program, ProgramKind, ProgramStatus, TemplateStep
+from inclusive.refusals import act
 from inclusive.tenancy.models import Membership
 from inclusive.tenancy.roles import Permission, Role
 from inclusive.tenancy.web import (
@@ -165,14 +166,10 @@ def status(program_id: int) -> Any:
     program = load_or_404(Program, program_id)
     form = StatusForm()
     if form.validate_on_submit():
-        try:
-            services.set_status(program, ProgramStatus(form.status.data))
-        except services.ProgramError as exc:
-            db.session.rollback()
-            flash(str(exc), "error")
-        else:
-            db.session.commit()
-            flash(_("The program's status is changed."), "success")
+        act(
+            lambda: services.set_status(program, ProgramStatus(form.status.data)),
+            lambda: _("The program's status is changed."),
+        )
     return redirect(url_for("programs.show", program_id=program.id))
 
 
@@ -183,14 +180,10 @@ def assign_officer(program_id: int) -> Any:
     program = load_or_404(Program, program_id)
     form = _officer_form(program)
     if form.validate_on_submit():
-        try:
-            services.assign_officer(program, form.user_id.data)
-        except services.ProgramError as exc:
-            db.session.rollback()
-            flash(str(exc), "error")
-        else:
-            db.session.commit()
-            flash(_("The field officer is assigned."), "success")
+        act(
+            lambda: services.assign_officer(program, form.user_id.data),
+            lambda: _("The field officer is assigned."),
+        )
     else:
         flash(_("Choose a field officer of the organization."), "error")
     return redirect(url_for("programs.show", program_id=program.id))
@@ -272,14 +265,10 @@ def update_step(program_id: int, step_id: int) -> Any:
     step = _step_of(program, step_id)
     form = StepForm(prefix=f"s{step.id}")
     if form.validate_on_submit():
-        try:
-            services.update_step(step, _step_fields(form), form.apply_to_existing.data)
-        except services.ProgramError as exc:
-            db.session.rollback()
-            flash(str(exc), "error")
-        else:
-            db.session.commit()
-            flash(_("The step is saved."), "success")
+        act(
+            lambda: services.update_step(step, _step_fields(form), form.apply_to_existing.data),
+            lambda: _("The step is saved."),
+        )
     else:
         flash(_("Check the step: %(errors)s", errors=_form_errors(form)), "error")
     return redirect(url_for("programs.template", program_id=program.id))
@@ -299,14 +288,10 @@ def remove_step(program_id: int, step_id: int) -> Any:
     step = _step_of(program, step_id)
     form = TemplateActionForm()
     if form.validate_on_submit():
-        try:
-            services.remove_step(step, form.apply_to_existing.data)
-        except services.ProgramError as exc:
-            db.session.rollback()
-            flash(str(exc), "error")
-        else:
-            db.session.commit()
-            flash(_("The step is removed."), "success")
+        act(
+            lambda: services.remove_step(step, form.apply_to_existing.data),
+            lambda: _("The step is removed."),
+        )
     return redirect(url_for("programs.template", program_id=program.id))
 
 

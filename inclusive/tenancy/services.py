@@ -14,6 +14,7 @@ from inclusive.auth.services import AccountError, create_user, normalize_email
 from inclusive.extensions import db
 from inclusive.jobs import enqueue, job
 from inclusive.jobs.mail import render_mail, send_mail
+from inclusive.refusals import Refused
 from inclusive.tenancy.models import Invitation, Membership, Organization
 from inclusive.tenancy.roles import Role
 from inclusive.tenancy.scope import ALL_TENANTS, require_org_id, tenant_scope
@@ -26,7 +27,7 @@ RESERVED_SLUGS = frozenset({"admin", "api", "new", "static", "login", "signup", 
 INVITATION_PURPOSE = "invitation"
 
 
-class MembershipError(ValueError):
+class MembershipError(Refused):
     """A change to an organization or its members that is refused; the message says why."""
 
     def __init__(self, message: str, field: str | None = None) -> None:

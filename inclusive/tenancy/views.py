@@ -12,6 +12,7 @@ from flask_login import current_user, login_required
 from inclusive.auth.services import find_user
 from inclusive.auth.sessions import log_in
 from inclusive.extensions import db
+from inclusive.refusals import act
 from inclusive.tenancy import services
 from inclusive.tenancy.forms import (
     AcceptInvitationForm,
@@ -88,21 +89,14 @@ def change_role(membership_id: int) -> Any:
     membership = load_or_404(Membership, membership_id)
     form = RoleForm()
     if form.validate_on_submit():
-        try:
-            services.change_role(membership, Role(form.role.data))
-        except services.MembershipError as exc:
-            db.session.rollback()
-            flash(str(exc), "error")
-        else:
-            db.session.commit()
-            flash(
-                _(
-                    "%(name)s is now %(role)s.",
-                    name=membership.user.name,
-                    role=Role(membership.role).label,
-                ),
-                "success",
-            )
+        act(
+            lambda: services.change_role(membership, Role(form.role.data)),
+            lambda: _(
+                "%(name)s is now %(role)s.",
+                name=membership.user.name,
+                role=Role(membership.role).label,
+            ),
+        )
     else:
         flash(_("Choose a role from the list."), "error")
     return redirect(url_for("org.members"))
@@ -134,14 +128,10 @@ def resend_invitation(invitation_id: int) -> Any:
     """Send an open invitation again, with a fresh link."""
     invitation = load_or_404(Invitation, invitation_id)
     if ActionForm().validate_on_submit():
-        try:
-            services.resend_invitation(invitation)
-        except services.MembershipError as exc:
-            db.session.rollback()
-            flash(str(exc), "error")
-        else:
-            db.session.commit()
-            flash(_("Invitation sent again to %(email)s.", email=invitation.email), "success")
+        act(
+            lambda: services.resend_invitation(invitation),
+            lambda: _("Invitation sent again to %(email)s.", email=invitation.email),
+        )
     return redirect(url_for("org.members"))
 
 
