@@ -360,14 +360,3 @@ def producer_page(
     query = filtered_producers(filters).offset((page - 1) * per_page).limit(per_page + 1)
     rows = list(db.session.scalars(query))
     return rows[:per_page], len(rows) > per_page
-
-
-def regions() -> list[str]:
-    """The regions producers of the organization in scope are registered in."""
-    query = select(Producer.region).where(Producer.region != "").group_by(Producer.region)
-    return sorted(db.session.scalars(query.order_by(Producer.region).limit(500)))
-
-
-def count_producers() -> int:
-    """How many producers the organization in scope has registered."""
-    return db.session.scalar(select(func.count()).select_from(Producer)) or 0

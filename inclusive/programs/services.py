@@ -160,20 +160,6 @@ def unassign_officer(program: Program, user_id: int) -> None:
         db.session.delete(row)
 
 
-def is_officer_of(user_id: int, program_id: int) -> bool:
-    """Tell whether a user is assigned to a program as field officer."""
-    query = select(ProgramOfficer.id).filter_by(program_id=program_id, user_id=user_id)
-    return db.session.scalar(query.limit(1)) is not None
-
-
-def assigned_program_ids(user_id: int) -> set[int]:
-    """The programs a field officer is assigned to."""
-    return set(db.session.scalars(select(ProgramOfficer.program_id).filter_by(user_id=user_id)))
-
-
-# The milestone template ----------------------------------------------------------------
-
-
 @dataclass
 class StepFields:
     name: str

@@ -141,17 +141,6 @@ def memberships_of(user: User) -> list[Membership]:
     return list(db.session.scalars(query))
 
 
-def membership_in(user: User, slug: str) -> Membership | None:
-    """The user's membership in the organization with this slug, or None."""
-    query = (
-        select(Membership)
-        .join(Membership.organization)
-        .where(Membership.user_id == user.id, Organization.slug == slug)
-        .execution_options(**ALL_TENANTS)
-    )
-    return db.session.scalar(query)
-
-
 def members() -> list[Membership]:
     """The members of the organization in scope, by name."""
     return list(db.session.scalars(select(Membership).join(Membership.user).order_by(User.name)))

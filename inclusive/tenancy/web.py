@@ -15,10 +15,10 @@ from typing import Any, TypeVar
 from flask import Blueprint, abort, g, request, session
 from flask_login import current_user
 
-from inclusive.extensions import login_manager
+from inclusive.extensions import db, login_manager
 from inclusive.tenancy.models import Membership, Organization
 from inclusive.tenancy.roles import Permission, role_can
-from inclusive.tenancy.scope import enter_tenant
+from inclusive.tenancy.scope import enter_tenant, require_org_id
 from inclusive.tenancy.services import memberships_of
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -113,9 +113,6 @@ MAX_PAGE = 10_000
 
 def load_or_404(model: type[M], ident: Any) -> M:
     """Load a tenant row of the organization in scope by id, or answer 404."""
-    from inclusive.extensions import db
-    from inclusive.tenancy.scope import require_org_id
-
     if not isinstance(ident, int) or not 0 < ident <= MAX_ID:
         abort(404)
     obj = db.session.get(model, ident)
