@@ -5,9 +5,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from flask import Flask, g
-from flask_babel import format_decimal, get_locale
+from flask import Flask
+from flask.globals import _cv_app
+from flask_babel import Domain, format_decimal, get_locale, get_translations
 from flask_babel import gettext as _
+from jinja2 import pass_eval_context
+from markupsafe import Markup
 
 from inclusive.audit.models import AuditEvent
 from inclusive.consents.services import scope_list
@@ -24,10 +27,47 @@ from inclusive.programs.services import COUNTERPART_LABELS, STATUS_LABELS
 _LABELS: dict[tuple[str, int, Any], str] = {}
 
 
+def translations() -> Any:
+    """Flask-Babel's translations of the current locale, looked up once per request.
+
+    ``flask_babel.get_translations`` walks the ``g`` proxy a dozen times at every call (a
+    page calls it a hundred times). The result is kept beside Flask-Babel's own state,
+    with the locale object it was found for: ``force_locale`` and ``refresh`` replace that
+    object, so a forced or refreshed locale is looked up again.
+    """
+    state = _babel_state()
+    if state is not None:
+        cached = state.__dict__.get("_inclusive_translations")
+        if (
+            cached is not None
+            and cached[0] is state.__dict__.get("babel_locale")
+            and cached[1] is state.__dict__.get("babel_domain")
+        ):
+            return cached[2]
+    found = get_translations()
+    state = _babel_state()
+    if state is not None:
+        key = (state.__dict__.get("babel_locale"), state.__dict__.get("babel_domain"))
+        state._inclusive_translations = (*key, found)
+    return found
+
+
+def _babel_state() -> Any:
+    ctx = _cv_app.get(None)
+    return ctx.g.__dict__.get("_flask_babel") if ctx is not None else None
+
+
 def _locale_name() -> str:
-    name = g.get("_locale_name")
-    if name is None:
-        name = g._locale_name = str(get_locale())
+    """The current locale's name, found once per request (and again under force_locale)."""
+    state = _babel_state()
+    if state is not None:
+        cached = state.__dict__.get("_inclusive_locale_name")
+        if cached is not None and cached[0] is state.__dict__.get("babel_locale"):
+            return cached[1]
+    name = str(get_locale())
+    state = _babel_state()
+    if state is not None:
+        state._inclusive_locale_name = (state.__dict__.get("babel_locale"), name)
     return name
 
 
@@ -231,15 +271,83 @@ def next_states(state: str) -> list[str]:
     return sorted(plans.TRANSITIONS.get(state, ()))
 
 
+class RequestCachedDomain(Domain):
+    """Flask-Babel's message domain, with the translations looked up once per request.
+
+    ``gettext`` and lazy strings in Python code (form labels, choices, flash messages) go
+    through the default domain's ``get_translations``: the same cache as the templates'.
+    """
+
+    def get_translations(self) -> Any:
+        state = _babel_state()
+        if state is not None:
+            cached = state.__dict__.get("_inclusive_domain_translations")
+            if (
+                cached is not None
+                and cached[0] is state.__dict__.get("babel_locale")
+                and cached[1] is self
+            ):
+                return cached[2]
+        found = super().get_translations()
+        state = _babel_state()
+        if state is not None:
+            state._inclusive_domain_translations = (state.__dict__.get("babel_locale"), self, found)
+        return found
+
+
+@pass_eval_context
+def _template_gettext(eval_ctx: Any, string: str, /, **variables: Any) -> str:
+    """``_()`` and ``gettext()`` in templates: what Jinja's newstyle gettext does (translate,
+    mark safe when autoescaping, always format with the variables), in one call rather than
+    three nested context calls."""
+    text = translations().ugettext(string)
+    if eval_ctx.autoescape:
+        text = Markup(text)  # noqa: S704 (translations are trusted; variables are escaped by %)
+    return text % variables
+
+
+def install_fast_gettext(app: Flask) -> None:
+    """Templates translate through :func:`translations` (Flask-Babel's callables, cached),
+    and the default domain caches its translations per request (:class:`RequestCachedDomain`)."""
+    config = app.extensions["babel"]
+    if not isinstance(config.instance.__dict__.get("domain_instance"), RequestCachedDomain):
+        # Babel.domain_instance is a cached property: set the value it would have computed.
+        config.instance.__dict__["domain_instance"] = RequestCachedDomain(
+            domain=config.default_domain
+        )
+    app.jinja_env.install_gettext_callables(
+        gettext=lambda s: translations().ugettext(s),
+        ngettext=lambda s, p, n: translations().ungettext(s, p, n),
+        newstyle=True,
+        pgettext=lambda c, s: translations().upgettext(c, s),
+        npgettext=lambda c, s, p, n: translations().unpgettext(c, s, p, n),
+    )
+    app.jinja_env.globals.update(_=_template_gettext, gettext=_template_gettext)
+
+
+def state_label(value: str) -> str:
+    return _label(plans.STATE_LABELS, EnrollmentState, value)
+
+
+def producer_kind_label(value: str) -> str:
+    return _label(producers.KIND_LABELS, ProducerKind, value)
+
+
+def sector_labels(values: Sequence[str]) -> str:
+    """A producer's sectors, named in the reader's language, comma-separated."""
+    return ", ".join(_label(producers.SECTOR_LABELS, Sector, v) for v in values)
+
+
 def register_presentation(app: Flask) -> None:
     """Make the helpers available in every template."""
+    install_fast_gettext(app)
     app.jinja_env.globals.update(
         kind_label=lambda v: _label(KIND_LABELS, ProgramKind, v),
         program_status_label=lambda v: _label(STATUS_LABELS, ProgramStatus, v),
         counterpart_label=lambda v: _label(COUNTERPART_LABELS, CounterpartKind, v),
-        state_label=lambda v: _label(plans.STATE_LABELS, EnrollmentState, v),
+        state_label=state_label,
         milestone_label=lambda v: _label(plans.MILESTONE_LABELS, MilestoneStatus, v),
-        producer_kind_label=lambda v: _label(producers.KIND_LABELS, ProducerKind, v),
+        producer_kind_label=producer_kind_label,
         gender_label=lambda v: _label(producers.GENDER_LABELS, Gender, v),
         reproduction_label=lambda v: str(impact.REPRODUCTION_LABELS.get(v, v)),
         reproduction_help=lambda v: str(impact.REPRODUCTION_HELP.get(v, "")),
@@ -253,6 +361,4 @@ def register_presentation(app: Flask) -> None:
         next_states=next_states,
     )
     app.jinja_env.filters["sector_label"] = lambda v: _label(producers.SECTOR_LABELS, Sector, v)
-    app.jinja_env.globals["sector_labels"] = lambda values: ", ".join(
-        _label(producers.SECTOR_LABELS, Sector, v) for v in values
-    )
+    app.jinja_env.globals["sector_labels"] = sector_labels

@@ -10,12 +10,14 @@ from wtforms.validators import InputRequired, Length, Optional
 
 from inclusive.milestones.models import EnrollmentState, MilestoneStatus
 from inclusive.milestones.services import MILESTONE_LABELS, STATE_LABELS
+from inclusive.producers.widgets import FastSelect
 
 
 class TransitionForm(FlaskForm):
     state = SelectField(
         _l("New state"),
         choices=[SelectChoice(s.value, STATE_LABELS[s]) for s in EnrollmentState],
+        widget=FastSelect(),
     )
     reason = StringField(_l("Reason"), validators=[Optional(), Length(max=500)])
 

@@ -17,6 +17,7 @@ from wtforms.validators import InputRequired, Length, NumberRange, Optional
 
 from inclusive.choices import enum_options
 from inclusive.producers.services import GENDER_LABELS, KIND_LABELS, SECTOR_LABELS
+from inclusive.producers.widgets import FastSelect
 
 
 class ProducerForm(FlaskForm):
@@ -63,8 +64,10 @@ class FilterForm(FlaskForm):
     q = StringField(
         _l("Search"), validators=[Optional(), Length(max=100)], description=_l("Name, id or phone")
     )
-    program = SelectField(_l("Program"), coerce=str, choices=[], validators=[Optional()])
-    state = SelectField(_l("Enrollment"), choices=[], validators=[Optional()])
+    program = SelectField(
+        _l("Program"), coerce=str, choices=[], validators=[Optional()], widget=FastSelect()
+    )
+    state = SelectField(_l("Enrollment"), choices=[], validators=[Optional()], widget=FastSelect())
     region = StringField(_l("Region"), validators=[Optional(), Length(max=120)])
-    sector = SelectField(_l("Sector"), choices=[], validators=[Optional()])
+    sector = SelectField(_l("Sector"), choices=[], validators=[Optional()], widget=FastSelect())
     at_risk = BooleanField(_l("At risk only"))

@@ -13,6 +13,7 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_babel import ngettext
 from flask_login import current_user
+from markupsafe import Markup
 from sqlalchemy import select
 
 from inclusive.audit.models import AuditEvent
@@ -23,6 +24,7 @@ from inclusive.milestones.forms import TransitionForm
 from inclusive.milestones.models import Enrollment, EnrollmentState, Milestone
 from inclusive.milestones.services import STATE_LABELS, PlanError, today
 from inclusive.milestones.services import enroll as enroll_producers
+from inclusive.presentation import producer_kind_label, sector_labels
 from inclusive.producers import services
 from inclusive.producers.forms import FilterForm, ProducerForm
 from inclusive.producers.models import Producer, Sector
@@ -67,6 +69,13 @@ def index() -> Any:
     form, filters, programs = _filters()
     page = page_number()
     producers, has_next = services.producer_page(filters, page, PER_PAGE)
+    # The rows' words are looked up here, once per row, rather than by template calls.
+    # As Jinja's gettext does: the translation is trusted markup, the name is escaped by %.
+    select_label = Markup(_("Select %(name)s"))  # noqa: S704
+    for p in producers:
+        p.kind_label = producer_kind_label(p.kind)
+        p.sectors_label = sector_labels(p.sectors)
+        p.select_label = select_label % {"name": p.name}
     enroll_form = EnrollForm()
     enroll_form.program_id.choices = [
         (p.id, p.name) for p in programs if p.status != ProgramStatus.CLOSED
@@ -81,6 +90,8 @@ def index() -> Any:
         args=args,
         enroll_form=enroll_form,
         filtered=not filters.is_empty(),
+        # Each row links to its producer: the link is built once, not once per row.
+        show_url=url_for("producers.show", producer_id=0).removesuffix("0"),
     )
 
 

@@ -17,6 +17,7 @@ from wtforms import (
 from wtforms.validators import Email, InputRequired, Length, NumberRange, Optional
 
 from inclusive.choices import enum_options
+from inclusive.producers.widgets import FastSelect
 from inclusive.programs.catalog import KIND_LABELS
 from inclusive.programs.services import COUNTERPART_LABELS, STATUS_LABELS
 
@@ -49,11 +50,11 @@ class NewProgramForm(ProgramForm):
 
 
 class StatusForm(FlaskForm):
-    status = SelectField(_l("Status"), choices=enum_options(STATUS_LABELS))
+    status = SelectField(_l("Status"), choices=enum_options(STATUS_LABELS), widget=FastSelect())
 
 
 class OfficerForm(FlaskForm):
-    user_id = SelectField(_l("Field officer"), coerce=int, choices=[])
+    user_id = SelectField(_l("Field officer"), coerce=int, choices=[], widget=FastSelect())
 
 
 class StepForm(FlaskForm):
@@ -76,9 +77,10 @@ class TemplateActionForm(FlaskForm):
 
 
 class EnrollForm(FlaskForm):
-    program_id = SelectField(_l("Program"), coerce=int, choices=[])
+    program_id = SelectField(_l("Program"), coerce=int, choices=[], widget=FastSelect())
     state = SelectField(
         _l("As"),
+        widget=FastSelect(),
         choices=[
             SelectChoice("enrolled", _l("Enrolled (the plan starts today)")),
             SelectChoice("applied", _l("Applicants")),
@@ -87,5 +89,5 @@ class EnrollForm(FlaskForm):
 
 
 class BulkAchieveForm(FlaskForm):
-    step_id = SelectField(_l("Milestone"), coerce=int, choices=[])
+    step_id = SelectField(_l("Milestone"), coerce=int, choices=[], widget=FastSelect())
     note = StringField(_l("Note"), validators=[Optional(), Length(max=500)])

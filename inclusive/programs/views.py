@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from flask import abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_babel import ngettext
 from flask_login import current_user
-from sqlalchemy import select
-from sqlalchemy.orm import joinedload, lazyload
+from markupsafe import Markup
+from sqlalchemy import and_, select
 
 from inclusive.extensions import db
 from inclusive.milestones import services as plans
 from inclusive.milestones.models import Enrollment, EnrollmentState
+from inclusive.presentation import state_label
 from inclusive.producers.models import Producer
 from inclusive.programs import services
 from inclusive.programs.access import can_record_for_program, require_record_for_program
@@ -40,11 +42,6 @@ from inclusive.tenancy.web import (
 )
 
 bp = org_blueprint("programs", __name__, url_prefix="/programs")
-# The cohort shows the producer's name only: no program join, no sectors (a million rows deep).
-_COHORT_LOAD = (
-    lazyload(Enrollment.program),
-    joinedload(Enrollment.producer).load_only(Producer.name).lazyload(Producer.sector_rows),
-)
 COHORT_PAGE = 50
 
 
@@ -81,6 +78,39 @@ def new() -> Any:
     return render_template("programs/form.html", form=form, program=None)
 
 
+@dataclass(slots=True)
+class CohortRow:
+    """An enrollment as the program page lists it (columns, not ORM objects)."""
+
+    id: int
+    producer_id: int
+    state: str
+    progress: int
+    at_risk: bool
+    producer_name: str
+    state_label: str = ""
+    select_label: str = ""
+
+
+#: The cohort's columns: the enrollment's and its producer's name (one join, no objects).
+_COHORT_COLUMNS = (
+    Enrollment.id,
+    Enrollment.producer_id,
+    Enrollment.state,
+    Enrollment.progress,
+    Enrollment.at_risk,
+    Producer.name,
+)
+
+
+def _cohort_rows(query: Any) -> list[CohortRow]:
+    query = query.outerjoin(
+        Producer,
+        and_(Producer.id == Enrollment.producer_id, Producer.org_id == Enrollment.org_id),
+    )
+    return [CohortRow(*row) for row in db.session.execute(query)]
+
+
 @bp.route("/<int:program_id>")
 def show(program_id: int) -> Any:
     """A program: its cohort with progress, completion per milestone, states and risks."""
@@ -88,8 +118,7 @@ def show(program_id: int) -> Any:
     page = page_number()
     state = request.args.get("state", "")
     cohort_query = (
-        select(Enrollment)
-        .options(*_COHORT_LOAD)
+        select(*_COHORT_COLUMNS)
         .where(Enrollment.program_id == program.id)
         .order_by(Enrollment.id)
         .offset((page - 1) * COHORT_PAGE)
@@ -97,16 +126,18 @@ def show(program_id: int) -> Any:
     )
     if state in set(EnrollmentState):
         cohort_query = cohort_query.where(Enrollment.state == state)
-    cohort = list(db.session.scalars(cohort_query))
-    at_risk = list(
-        db.session.scalars(
-            select(Enrollment)
-            .options(*_COHORT_LOAD)
-            .where(Enrollment.program_id == program.id, Enrollment.at_risk.is_(True))
-            .order_by(Enrollment.id)
-            .limit(20)
-        )
+    cohort = _cohort_rows(cohort_query)
+    at_risk = _cohort_rows(
+        select(*_COHORT_COLUMNS)
+        .where(Enrollment.program_id == program.id, Enrollment.at_risk.is_(True))
+        .order_by(Enrollment.id)
+        .limit(20)
     )
+    # The rows' words, looked up once per row here rather than by template calls.
+    select_label = Markup(_("Select %(name)s"))  # noqa: S704 (as Jinja's gettext does)
+    for row in cohort:
+        row.state_label = state_label(row.state)
+        row.select_label = select_label % {"name": row.producer_name}
     steps = list(program.steps)
     officers = services.officers(program)
     bulk_form = BulkAchieveForm()
@@ -119,7 +150,8 @@ def show(program_id: int) -> Any:
         page=page,
         state=state,
         counts=plans.state_counts(program.id),
-        completion=plans.completion_by_step(program.id),
+        # The steps' counters, as plans.completion_by_step reads them (no second query).
+        completion={s.id: (s.plans_done, s.plans_total) for s in steps},
         steps=steps,
         at_risk=at_risk,
         officers=officers,
@@ -127,6 +159,7 @@ def show(program_id: int) -> Any:
         officer_form=_officer_form(program, officers),
         bulk_form=bulk_form,
         may_record=can_record_for_program(program.id),
+        show_url=url_for("producers.show", producer_id=0).removesuffix("0"),
     )
 
 
