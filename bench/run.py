@@ -409,15 +409,15 @@ def main() -> int:
             ratio = service / copy
             mark = " MISSED" if ratio < IMPORT_RATIO_TARGET else ""
             say(
-                f"csv import {import_rows:,} producers: {service:,.0f} rows/s vs COPY "
-                f"{copy:,.0f} rows/s, ratio {ratio:.2f}{mark}",
+                f"csv import {import_rows:,} producers: {service:,.0f} rows/s vs COPY into "
+                f"producers {copy:,.0f} rows/s, ratio {ratio:.2f}{mark}",
                 lines,
             )
             say(
                 f"csv import detail: check and preview {result['preview_s']:.1f} s, import "
                 f"{result['import_s']:.1f} s ({result['rows'] / result['import_s']:,.0f} rows/s "
-                f"alone); COPY of the file's bytes {result['rows'] / result['copy_file_s']:,.0f} "
-                f"rows/s",
+                f"alone); COPY of the file's bytes into an index-less scratch table "
+                f"{result['rows'] / result['copy_file_s']:,.0f} rows/s",
                 lines,
             )
 

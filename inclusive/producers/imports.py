@@ -1,11 +1,16 @@
 """CSV imports of producers and offtake purchases: read, check, preview, then import all or none.
 
-A file is checked by the same code twice: for the preview (only the batch row is written)
-and again when it is imported, because the registry may have changed in between. Producer
-rows go through ``clean_producer``, as the producer form does. The rows of a batch are
-written in one transaction (a savepoint of the caller's): with COPY on PostgreSQL, with
-executemany elsewhere. Files of more than ``IMPORT_INLINE_ROWS`` rows are imported by the
-``producers.import_batch`` job, which writes its progress where the page can see it.
+A producer file is checked once, for the preview (only the batch row is written): its clean
+rows are kept in storage beside the file (``ImportBatch.checked_key``) and the import writes
+them as they are; their checks read no database, and the duplicates the user saw are taken
+as they were (a producer given the same national id in between makes the unique index refuse
+the import). A purchase file is checked again when it is imported, because its checks read
+the registry, which may have changed in between; so is a producer file whose clean rows are
+missing. Producer rows go through ``clean_producer``, as the producer form does. The rows
+of a batch are written in one transaction (a savepoint of the caller's): with COPY on
+PostgreSQL, with executemany elsewhere. Files of more than ``IMPORT_INLINE_ROWS`` rows are
+imported by the ``producers.import_batch`` job, which writes its progress where the page
+can see it.
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ from __future__ import annotations
 import codecs
 import csv
 import io
+import itertools
 import json
 import logging
 import re
@@ -1121,6 +1127,68 @@ def template_csv(kind: str) -> bytes:
     return (",".join(layout.columns) + "\r\n").encode()
 
 
+# The preview's clean producer rows ------------------------------------------------------
+
+CHECKED_FORMAT = 1
+#: The clean values of a producer row, in the order they are kept.
+CHECKED_FIELDS = (
+    "kind", "name", "name_key", "national_id", "representative", "owner_gender", "phone",
+    "email", "region", "municipality", "employees", "formally_registered", "notes",
+)  # fmt: skip
+
+
+class CheckedRows:
+    """The valid rows of a producer file as the preview cleaned them, to be written as they
+    are: ``[position, line, values, sectors]`` each, the position counting data rows."""
+
+    def __init__(self) -> None:
+        self.rows: list[list[Any]] = []
+
+    def add(self, chunk: list[RowResult], first: int) -> None:
+        for position, row in enumerate(chunk, start=first):
+            if row.clean is not None:
+                values = row.clean.values
+                fields = [values[name] for name in CHECKED_FIELDS]
+                self.rows.append([position, row.line, fields, row.clean.sectors])
+
+    def save(self) -> str:
+        """Keep the rows in storage (JSON: no code runs when they are read back)."""
+        document = {"format": CHECKED_FORMAT, "fields": CHECKED_FIELDS, "rows": self.rows}
+        return storage().save(json.dumps(document, separators=(",", ":")).encode(), ".json")
+
+
+def checked_chunks(batch: ImportBatch, kind: RowKind) -> Iterator[tuple[int, list[RowResult]]]:
+    """The preview's clean rows of a producer batch, in the chunks a check of the file would
+    give (CHUNK_ROWS data rows each, valid or not), each with the count of data rows it
+    reaches. Empty when they are missing: the caller then checks the file again."""
+    if batch.kind != PRODUCERS or not batch.checked_key:
+        return iter(())
+    try:
+        with storage().open(batch.checked_key) as handle:
+            document = json.loads(handle.read())
+    except (OSError, ValueError):
+        return iter(())
+    if document.get("format") != CHECKED_FORMAT or tuple(document["fields"]) != CHECKED_FIELDS:
+        return iter(())
+    return _kept_chunks(document["rows"], batch.total_rows, kind)
+
+
+def _kept_chunks(
+    kept: list[list[Any]], total: int, kind: RowKind
+) -> Iterator[tuple[int, list[RowResult]]]:
+    index = 0
+    for start in range(0, total, CHUNK_ROWS):
+        end = min(start + CHUNK_ROWS, total)
+        chunk = []
+        while index < len(kept) and kept[index][0] <= end:
+            _position, line, values, sectors = kept[index]
+            clean = CleanProducer(dict(zip(CHECKED_FIELDS, values, strict=True)), sectors)
+            chunk.append(RowResult(line, clean, []))
+            index += 1
+        kind.review(chunk, Header(fields=[], labels={}))  # the duplicates the preview found
+        yield end, chunk
+
+
 # Preview -------------------------------------------------------------------------------
 
 
@@ -1164,7 +1232,10 @@ def preview_upload(
     """Check an uploaded file and keep it, with its check, as a previewed batch."""
     source = read_upload(data)
     summary = Summary()
+    checked = CheckedRows() if kind == PRODUCERS else None
     for chunk in check_rows(source, rows_of(kind, program_id)):
+        if checked is not None:
+            checked.add(chunk, first=summary.total + 1)
         summary.add(chunk)
     if summary.total == 0:
         raise ImportRefused(_("The file has a header but no rows."))
@@ -1173,6 +1244,7 @@ def preview_upload(
         program_id=program_id if kind == OFFTAKE else None,
         filename=safe_filename(filename),
         storage_key=storage().save(data, suffix=".csv"),
+        checked_key=checked.save() if checked is not None else "",
         encoding=source.encoding,
         status=ImportStatus.PREVIEWED,
         total_rows=summary.total,
@@ -1315,15 +1387,27 @@ def _write_batch(
         capacity=batch.valid_rows,
     )
     processed = imported = 0
-    chunks = check_rows(read_upload(_stored_file(batch)), kind)
-    reader = read_ahead(chunks) if kind.offline_review else nullcontext(chunks)
-    with kind.writer(context) as write, reader as checked:
-        for chunk in checked:
-            chosen = [row for row in chunk if _chosen(row, include_likely)]
-            write(chosen)
-            processed += len(chunk)
-            imported += len(chosen)
-            progress(processed)
+    data = _stored_file(batch)  # the uploaded file stays the record of what is imported
+    kept = checked_chunks(batch, kind)
+    first = next(kept, None)
+    if first is not None:  # the preview's clean rows: written as they are, not checked again
+        with kind.writer(context) as write:
+            for reached, chunk in itertools.chain([first], kept):
+                chosen = [row for row in chunk if _chosen(row, include_likely)]
+                write(chosen)
+                processed = reached
+                imported += len(chosen)
+                progress(processed)
+    else:
+        chunks = check_rows(read_upload(data), kind)
+        reader = read_ahead(chunks) if kind.offline_review else nullcontext(chunks)
+        with kind.writer(context) as write, reader as checked:
+            for chunk in checked:
+                chosen = [row for row in chunk if _chosen(row, include_likely)]
+                write(chosen)
+                processed += len(chunk)
+                imported += len(chosen)
+                progress(processed)
     batch.status = ImportStatus.DONE
     batch.processed_rows = processed
     batch.imported_rows = imported

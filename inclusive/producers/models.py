@@ -62,6 +62,7 @@ class Producer(TenantMixin, db.Model):
     """A micro or small producer: a person, a family business, a cooperative..."""
 
     __tablename__ = "producers"
+    org_id_index = False  # (org_id, id) and the other (org_id, ...) indexes serve it
     __table_args__ = (
         tenant_key(),
         CheckConstraint(one_of("kind", ProducerKind), name="kind"),
@@ -129,6 +130,7 @@ class ProducerSector(TenantMixin, db.Model):
     """One sector a producer works in (a producer may have several)."""
 
     __tablename__ = "producer_sectors"
+    org_id_index = False  # (org_id, sector, producer_id) serves it
     __table_args__ = (
         tenant_fk("producer_id", "producers"),
         UniqueConstraint("producer_id", "sector"),
@@ -163,6 +165,8 @@ class ImportBatch(TenantMixin, db.Model):
     program_id: Mapped[int | None]  # for offtake imports
     filename: Mapped[str] = mapped_column(String(200))
     storage_key: Mapped[str] = mapped_column(String(120))
+    # A producer file's clean rows as the preview found them (empty: check the file again).
+    checked_key: Mapped[str] = mapped_column(String(120), default="")
     encoding: Mapped[str] = mapped_column(String(20), default="utf-8")
     status: Mapped[str] = mapped_column(String(10), default=ImportStatus.PREVIEWED)
     total_rows: Mapped[int] = mapped_column(default=0)

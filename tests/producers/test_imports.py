@@ -460,6 +460,56 @@ def test_existing_producers_are_looked_up_in_batches_not_per_row(uploaded, monke
     assert calls == [100, 100, 100, 100, 50]
 
 
+# The preview's clean rows ---------------------------------------------------------------------
+
+
+def _imported(org: Organization) -> list[tuple]:
+    with tenant_scope(org.id):
+        producers = db.session.scalars(select(Producer).order_by(Producer.id)).all()
+        return [(p.name, p.name_key, p.national_id, p.phone, p.kind, p.sectors) for p in producers]
+
+
+MIXED = [
+    ["individual", "José Peña", "dni 1", "+51 984 111 222", "agriculture|crafts"],
+    ["nonsense", "Bad Kind", "", "", ""],
+    ["cooperative", "Cooperativa Añaskay", "", "", "Textiles and clothing"],
+    ["individual", "José Peña", "DNI1", "", ""],  # the same id as line 2: never imported
+    ["individual", "Luz", "", "+51 984 000 002", "fishing"],
+]
+
+
+def test_the_import_writes_the_rows_the_preview_checked_without_checking_them_again(
+    uploaded, client, org, monkeypatch
+):
+    monkeypatch.setattr(imports, "CHUNK_ROWS", 2)
+    batch_id = uploaded(csv_bytes(MIXED))
+    assert batch(batch_id).checked_key
+
+    def no_second_check(raw):
+        raise AssertionError("the import checked a row again")
+
+    monkeypatch.setattr(imports, "clean_producer", no_second_check)
+    confirm(client, batch_id)
+    done = batch(batch_id)
+    assert (done.status, done.imported_rows, done.processed_rows) == (ImportStatus.DONE, 3, 5)
+    assert _imported(org) == [
+        ("José Peña", "jose pena", "DNI1", "+51984111222", "individual", ["agriculture", "crafts"]),
+        ("Cooperativa Añaskay", "cooperativa anaskay", None, "", "cooperative", ["textiles"]),
+        ("Luz", "luz", None, "+51984000002", "individual", ["fishing"]),
+    ]
+    assert count(AuditEvent, org) == 3
+
+
+def test_without_the_previews_rows_the_file_is_checked_again(uploaded, client, org, app):
+    from inclusive.storage import storage
+
+    batch_id = uploaded(csv_bytes(MIXED))
+    storage(app).delete(batch(batch_id).checked_key)
+    confirm(client, batch_id)
+    assert (batch(batch_id).status, batch(batch_id).imported_rows) == (ImportStatus.DONE, 3)
+    assert [row[0] for row in _imported(org)] == ["José Peña", "Cooperativa Añaskay", "Luz"]
+
+
 # One transaction, or none ---------------------------------------------------------------------
 
 
@@ -632,6 +682,7 @@ def test_offtake_purchases_import_with_amounts_and_audit(client, manager, ledger
     assert (checked.kind, checked.program_id, checked.valid_rows) == (
         "offtake", ledger["program"], 2
     )  # fmt: skip
+    assert checked.checked_key == ""  # its checks read the registry: done again at import
     preview = client.get(f"/o/acme/imports/{batch_id}").text
     assert "Quinoa suppliers" in preview
     confirm(client, batch_id)
