@@ -11,6 +11,7 @@ from typing import Any
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import func, select
+from sqlalchemy.orm import joinedload
 
 from inclusive.audit.services import record
 from inclusive.extensions import db
@@ -170,6 +171,7 @@ def snapshots(producer_id: int, limit: int = 24) -> list[EconomicSnapshot]:
     """A producer's latest monthly figures, oldest first."""
     rows = db.session.scalars(
         select(EconomicSnapshot)
+        .options(joinedload(EconomicSnapshot.entered_by))  # each row names who entered it
         .filter_by(producer_id=producer_id)
         .order_by(EconomicSnapshot.month.desc())
         .limit(limit)

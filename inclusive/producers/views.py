@@ -15,6 +15,7 @@ from flask_babel import ngettext
 from flask_login import current_user
 from markupsafe import Markup
 from sqlalchemy import select
+from sqlalchemy.orm import joinedload, lazyload
 
 from inclusive.audit.models import AuditEvent
 from inclusive.extensions import db
@@ -195,9 +196,15 @@ def show(producer_id: int) -> Any:
 
 
 def _producer_page(producer: Producer) -> dict[str, Any]:
+    # The organization's programs first (the enroll form lists them): the enrollments then
+    # find theirs in the session, and the producer is the one already loaded.
+    programs = list(db.session.scalars(select(Program).order_by(Program.name)))
     enrollments = list(
         db.session.scalars(
-            select(Enrollment).filter_by(producer_id=producer.id).order_by(Enrollment.id)
+            select(Enrollment)
+            .options(lazyload(Enrollment.program), lazyload(Enrollment.producer))
+            .filter_by(producer_id=producer.id)
+            .order_by(Enrollment.id)
         )
     )
     milestones: dict[int, list[Milestone]] = {e.id: [] for e in enrollments}
@@ -213,6 +220,7 @@ def _producer_page(producer: Producer) -> dict[str, Any]:
     events = list(
         db.session.scalars(
             select(AuditEvent)
+            .options(joinedload(AuditEvent.actor))
             .filter_by(producer_id=producer.id)
             .order_by(AuditEvent.at.desc(), AuditEvent.id.desc())
             .limit(100)
@@ -223,7 +231,7 @@ def _producer_page(producer: Producer) -> dict[str, Any]:
     enrolled = {e.program_id for e in enrollments}
     enroll_form.program_id.choices = [
         (p.id, p.name)
-        for p in db.session.scalars(select(Program).order_by(Program.name))
+        for p in programs
         if p.id not in enrolled and p.status != ProgramStatus.CLOSED
     ]
     return {
@@ -242,6 +250,8 @@ def _producer_page(producer: Producer) -> dict[str, Any]:
         "may_record": can_record_for_producer(producer.id),
         "enroll_form": enroll_form,
         "transition_form": TransitionForm(formdata=None),
+        # Links built once, not once per milestone.
+        "milestone_url": url_for("plans.milestone", milestone_id=0).removesuffix("0"),
     }
 
 

@@ -41,8 +41,16 @@ def _enter_organization() -> Any:
     if not current_user.is_authenticated:
         return login_manager.unauthorized()
     slug = g.get("org_slug") or ""
-    # One query for all the user's memberships: the current one, and the switcher's list.
-    g.my_memberships = memberships_of(current_user) if len(slug) <= 40 else []
+    # One query for all the user's memberships: the current one, and the switcher's list
+    # (usually loaded with the login session, in the same query: see load_session).
+    memberships = g.pop("session_memberships", None)
+    if memberships is None:
+        memberships = memberships_of(current_user) if len(slug) <= 40 else []
+    elif not g.pop("session_partner_member", True) and request.method in ("GET", "HEAD"):
+        # The same query found no capital partner the user works for: the header's list of
+        # them is empty, with no query of its own (a page that only shows, not changes).
+        g.my_partner_memberships = []
+    g.my_memberships = memberships
     membership = next((m for m in g.my_memberships if m.organization.slug == slug), None)
     if membership is None:
         abort(404)
