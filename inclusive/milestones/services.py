@@ -528,10 +528,12 @@ def state_counts_by_program() -> dict[int, dict[str, int]]:
 
 def state_counts(program_id: int) -> dict[str, int]:
     """Enrollment counts per state for one program."""
-    rows = db.session.scalars(
-        select(ProgramStateCount).where(ProgramStateCount.program_id == program_id)
+    rows = db.session.execute(
+        select(ProgramStateCount.state, ProgramStateCount.n).where(
+            ProgramStateCount.program_id == program_id
+        )
     )
-    return {row.state: row.n for row in rows}
+    return {state: n for state, n in rows}
 
 
 def completion_by_step(program_id: int) -> dict[int, tuple[int, int]]:

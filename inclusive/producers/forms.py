@@ -17,7 +17,7 @@ from wtforms.validators import InputRequired, Length, NumberRange, Optional
 
 from inclusive.choices import enum_options
 from inclusive.producers.services import GENDER_LABELS, KIND_LABELS, SECTOR_LABELS
-from inclusive.producers.widgets import FastSelect
+from inclusive.producers.widgets import CachedTranslationsMeta, FastSelect
 
 
 class ProducerForm(FlaskForm):
@@ -58,7 +58,7 @@ class ProducerForm(FlaskForm):
 class FilterForm(FlaskForm):
     """The producer list's filters: a GET form, so no CSRF token."""
 
-    class Meta:
+    class Meta(CachedTranslationsMeta):
         csrf = False
 
     q = StringField(

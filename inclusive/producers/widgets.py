@@ -42,3 +42,46 @@ class FastSelect(Select):
             html.append(f'<option {selected}value="{value}">{label}</option>')
         html.append("</select>")
         return Markup("".join(html))  # noqa: S704 (every value and label is escaped above)
+
+
+_WTFORMS_CATALOGS: dict[str, Any] = {}
+
+
+class _CachedWtformsTranslations:
+    """WTForms' own messages ("Not a valid choice.") in the reader's language, each catalog
+    read once per process: Flask-WTF reads the file again in every request that needs it."""
+
+    def _catalog(self) -> Any:
+        from babel import support
+        from flask_babel import get_locale
+        from wtforms.i18n import messages_path
+
+        from inclusive.presentation import _locale_name
+
+        name = _locale_name()
+        catalog = _WTFORMS_CATALOGS.get(name)
+        if catalog is None:
+            catalog = support.Translations.load(messages_path(), [get_locale()], domain="wtforms")
+            _WTFORMS_CATALOGS[name] = catalog
+        return catalog
+
+    def gettext(self, string: str) -> str:
+        return self._catalog().ugettext(string)
+
+    def ngettext(self, singular: str, plural: str, n: int) -> str:
+        return self._catalog().ungettext(singular, plural, n)
+
+
+cached_wtforms_translations = _CachedWtformsTranslations()
+
+
+class CachedTranslationsMeta:
+    """A form's ``Meta`` mixin: WTForms' messages from :data:`cached_wtforms_translations`
+    (when Flask-WTF's i18n is on, as it is by default)."""
+
+    def get_translations(self, form: Any) -> Any:
+        from flask import current_app, has_request_context
+
+        if has_request_context() and current_app.config.get("WTF_I18N_ENABLED", True):
+            return cached_wtforms_translations
+        return super().get_translations(form)  # type: ignore[misc]

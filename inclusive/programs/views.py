@@ -12,6 +12,7 @@ from flask_login import current_user
 from markupsafe import Markup
 from sqlalchemy import and_, select
 
+from inclusive.auth.models import User
 from inclusive.extensions import db
 from inclusive.milestones import services as plans
 from inclusive.milestones.models import Enrollment, EnrollmentState
@@ -166,8 +167,14 @@ def show(program_id: int) -> Any:
 def _officer_form(program: Program, officers: list[Any] | None = None) -> OfficerForm:
     form = OfficerForm()
     assigned = {o.user_id for o in (officers or services.officers(program))}
-    members = db.session.scalars(select(Membership).filter_by(role=Role.FIELD_OFFICER))
-    form.user_id.choices = [(m.user_id, m.user.name) for m in members if m.user_id not in assigned]
+    # The field officers' ids and names only (no membership, organization or user objects).
+    members = db.session.execute(
+        select(Membership.user_id, User.name)
+        .join(User, User.id == Membership.user_id)
+        .where(Membership.role == Role.FIELD_OFFICER)
+        .order_by(Membership.id)
+    )
+    form.user_id.choices = [(uid, name) for uid, name in members if uid not in assigned]
     return form
 
 

@@ -96,14 +96,28 @@ def _add_tenant_criteria(state: ORMExecuteState) -> None:
                 "enter one (tenant_scope) or pass ALL_TENANTS explicitly."
             )
         return
-    state.statement = state.statement.options(
-        with_loader_criteria(
+    state.statement = state.statement.options(_tenant_criteria(org_id))
+
+
+#: The tenant filter's option, built once per organization (building it is a good part of
+#: what the hook costs a query). The org_id is a bound value of the option's lambda, as
+#: when it is built anew: statements of any organization share their compiled SQL.
+_CRITERIA: dict[int, Any] = {}
+_MAX_CRITERIA = 1000
+
+
+def _tenant_criteria(org_id: int) -> Any:
+    option = _CRITERIA.get(org_id)
+    if option is None:
+        if len(_CRITERIA) >= _MAX_CRITERIA:
+            _CRITERIA.clear()
+        option = _CRITERIA[org_id] = with_loader_criteria(
             TenantMixin,
             lambda cls: cls.org_id == org_id,
             include_aliases=True,
             propagate_to_loaders=True,
         )
-    )
+    return option
 
 
 def _check_rows_before_flush(session: Session, flush_context: object, instances: object) -> None:

@@ -128,3 +128,17 @@ def test_bulk_update_is_filtered_too():
         db.session.execute(db.update(Membership).values(role="admin"))
     with tenant_scope(b.id):
         assert db.session.scalars(select(Membership.role)).all() == ["viewer"]
+
+
+def test_the_filter_built_once_per_organization_keeps_each_to_its_own():
+    """The same statement, run in turns for two organizations (its SQL is compiled once and
+    each organization's filter option is reused), sees each one's rows only."""
+    a, b = _two_orgs_with_members()
+    query = select(Membership.org_id)
+    for _ in range(3):
+        for org in (a, b, a):
+            with tenant_scope(org.id):
+                assert set(db.session.scalars(query)) == {org.id}
+                rows = db.session.scalars(select(Membership).where(Membership.id > 0)).all()
+                assert {m.org_id for m in rows} == {org.id}
+            db.session.expunge_all()
