@@ -115,10 +115,14 @@ def name_key(name: str) -> str:
     return " ".join(text.split())
 
 
+_NON_DIGITS = re.compile(r"\D")
+_SECTOR_SEPARATORS = re.compile(r"[;,|]")
+
+
 def normalize_phone(phone: str) -> str:
     """Keep a leading + and the digits, so the same number is found however it was typed."""
     phone = phone.strip()
-    digits = re.sub(r"\D", "", phone)
+    digits = _NON_DIGITS.sub("", phone)
     return ("+" if phone.startswith("+") else "") + digits
 
 
@@ -134,10 +138,12 @@ _CHOICE_VALUES: dict[type, frozenset[str]] = {}
 
 
 def _choice(raw: str, enum: type, labels: Mapping[Any, Any]) -> str | None:
-    value = raw.strip().lower().replace(" ", "_").replace("-", "_")
     values = _CHOICE_VALUES.get(enum)
     if values is None:  # built once per enum: the import checks every row with this
         values = _CHOICE_VALUES[enum] = frozenset(e.value for e in enum)
+    if raw in values:  # a value as it is (most rows of a file): nothing to normalize
+        return raw
+    value = raw.strip().lower().replace(" ", "_").replace("-", "_")
     if value in values:
         return value
     for member, label in labels.items():  # a label in any language the user reads
@@ -149,7 +155,10 @@ def _choice(raw: str, enum: type, labels: Mapping[Any, Any]) -> str | None:
 def clean_producer(raw: Mapping[str, Any]) -> tuple[CleanProducer | None, dict[str, str]]:
     """Validate producer fields from a form or a CSV row; return the clean values or errors."""
     errors: dict[str, str] = {}
-    text = {k: ("" if raw.get(k) is None else str(raw.get(k))).strip() for k in FIELDS}
+    text = {}
+    for k in FIELDS:  # every field as stripped text (a loop: the import runs this per row)
+        v = raw.get(k)
+        text[k] = "" if v is None else (v if type(v) is str else str(v)).strip()
     for name, limit in LIMITS.items():
         if len(text[name]) > limit:
             errors[name] = _("At most %(n)d characters.", n=limit)
@@ -176,7 +185,7 @@ def clean_producer(raw: Mapping[str, Any]) -> tuple[CleanProducer | None, dict[s
     parts = (
         raw_sectors
         if isinstance(raw_sectors, list | tuple)
-        else re.split(r"[;,|]", text["sectors"])
+        else _SECTOR_SEPARATORS.split(text["sectors"])
     )
     for part in parts:
         if not str(part).strip():
