@@ -137,6 +137,8 @@ def _workspace_blueprints() -> list[Any]:
     from inclusive.producers.import_views import bp as imports_bp
     from inclusive.producers.views import bp as producers_bp
     from inclusive.programs.views import bp as programs_bp
+    from inclusive.referrals.partner_views import bp as partner_referrals_bp
+    from inclusive.referrals.views import bp as referrals_bp
 
     return [
         programs_bp,
@@ -146,6 +148,8 @@ def _workspace_blueprints() -> list[Any]:
         partners_bp,
         partner_bp,
         consents_bp,
+        referrals_bp,
+        partner_referrals_bp,
     ]
 
 

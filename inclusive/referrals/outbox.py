@@ -404,24 +404,34 @@ def _dead(delivery: Delivery) -> None:
 
 
 def resend(referral: Referral) -> int:
-    """Send the referral's dead deliveries again (same rows, same webhook-id); how many."""
+    """Send the referral's dead deliveries again (same rows, same webhook-id); how many.
+
+    A webhook the receiver disabled with 410 Gone stays disabled until the partner sets its
+    endpoint again: its deliveries are not sent again (:class:`EndpointDisabled`).
+    """
     query = select(Delivery).where(
         Delivery.referral_id == referral.id, Delivery.status == DeliveryStatus.DEAD
     )
     rows = list(db.session.scalars(query))
+    endpoint = _endpoint(referral.partner_id)
+    if endpoint is None or not endpoint.enabled:
+        hooks = [row for row in rows if row.channel == Channel.WEBHOOK]
+        rows = [row for row in rows if row.channel != Channel.WEBHOOK]
+        if hooks and not rows:
+            raise EndpointDisabled()
     for row in rows:
         row.status = DeliveryStatus.PENDING
         row.next_attempt_at = utcnow()
         row.attempts = 0
         row.last_error = ""
-    if any(row.channel == Channel.WEBHOOK for row in rows):
-        endpoint = _endpoint(referral.partner_id)
-        if endpoint is not None and not endpoint.enabled and endpoint.disabled_reason:
-            pass  # a 410 stays in force until the partner sets its endpoint again
     db.session.flush()
     for row in rows:
         call_after_commit(row, run_delivery, _job_id(row))
     return len(rows)
+
+
+class EndpointDisabled(Exception):
+    """The partner's webhook is disabled or removed: its deliveries cannot be sent again."""
 
 
 # Sweeping ----------------------------------------------------------------------------------
@@ -456,7 +466,7 @@ def sweep_deliveries(app: Flask) -> int:
         db.session.remove()
         if due:
             stamp = int(utcnow().timestamp())
-            send_calls(app, [(run_delivery, f"delivery-{i}-{n + 1}.s{stamp}") for i, n in due])
+            send_calls(app, [(run_delivery, f"delivery-{i}-{n + 1}_s{stamp}") for i, n in due])
         return len(due)
 
 

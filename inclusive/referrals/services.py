@@ -670,10 +670,11 @@ def pipeline() -> Pipeline:
         ).group_by(Referral.state)
     ).all()
     counts = {s.value: 0 for s in S}
-    requested = 0
+    requested = 0  # asked for in the referrals that were sent (a draft asks for nothing yet)
     for state, count, amount in rows:
         counts[state] = count
-        requested += int(amount or 0)
+        if state != S.DRAFT:
+            requested += int(amount or 0)
     per_partner_rows = db.session.execute(
         select(
             CapitalPartner.name,
@@ -847,7 +848,15 @@ def mark_delivery_failed(referral: Referral) -> None:
 
 def resend_deliveries(referral: Referral, actor: User | None) -> int:
     """Staff send the failed deliveries again; a delivery_failed referral is sent again."""
-    count = outbox.resend(referral)
+    try:
+        count = outbox.resend(referral)
+    except outbox.EndpointDisabled:
+        raise ReferralError(
+            _(
+                "The partner's webhook is disabled (it answered 410 Gone, or was removed): "
+                "the partner must set its webhook address again before anything is resent."
+            )
+        ) from None
     if not count:
         raise ReferralError(_("No failed delivery to send again."))
     before = referral.state

@@ -56,8 +56,14 @@ def partner_users(mfi) -> dict[str, User]:
     return {"admin": admin, "officer": officer}
 
 
-def give_consent(producer: Producer, partner: CapitalPartner, recorder: User, witness: User,
-                 scopes: list[str] | None = None, **fields: Any):
+def give_consent(
+    producer: Producer,
+    partner: CapitalPartner,
+    recorder: User,
+    witness: User,
+    scopes: list[str] | None = None,
+    **fields: Any,
+):
     values = {
         "partner_id": partner.id,
         "purpose": "Working-capital loan",
@@ -80,7 +86,9 @@ def producer(org) -> Producer:
 @pytest.fixture
 def consent(org, producer, mfi, staff):
     with tenant_scope(org.id):
-        return give_consent(producer, mfi, staff["manager"], staff["officer"])
+        given = give_consent(producer, mfi, staff["manager"], staff["officer"])
+        db.session.flush()  # its audit event too, while the organization is in scope
+        return given
 
 
 @pytest.fixture
