@@ -47,6 +47,10 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     register_error_handlers(app)
     install_security_headers(app)
 
+    from inclusive.api import init_api
+
+    init_api(app)  # after the error handlers: the API's problems wrap them
+
     from inclusive.cli import register_commands
 
     register_commands(app)
@@ -130,6 +134,7 @@ def _register_blueprints(app: Flask) -> None:
 
 
 def _workspace_blueprints() -> list[Any]:
+    from inclusive.api.partner_pages import bp as partner_api_bp
     from inclusive.consents.views import bp as consents_bp
     from inclusive.milestones.views import bp as plans_bp
     from inclusive.partners.views import bp as partners_bp
@@ -150,6 +155,7 @@ def _workspace_blueprints() -> list[Any]:
         consents_bp,
         referrals_bp,
         partner_referrals_bp,
+        partner_api_bp,
     ]
 
 

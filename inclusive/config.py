@@ -113,7 +113,7 @@ def load_settings(environ: Mapping[str, str], instance_path: str) -> dict[str, A
         # How often the cron scheduler looks for deliveries left pending (Redis flushed or down).
         "DELIVERY_SWEEP_SECONDS": int(environ.get("DELIVERY_SWEEP_SECONDS", 30)),
         "DELIVERY_SWEEP_GRACE": int(environ.get("DELIVERY_SWEEP_GRACE", 30)),
-        # Days a rotated webhook secret stays valid beside the new one.
+        # Hours a rotated webhook secret stays valid beside the new one.
         "WEBHOOK_ROTATION_HOURS": int(environ.get("WEBHOOK_ROTATION_HOURS", 24)),
         # Languages.
         "LANGUAGES": LANGUAGES,

@@ -24,6 +24,7 @@ from inclusive.tenancy.models import Invitation, Organization
 from inclusive.tenancy.roles import Role
 from inclusive.tenancy.scope import tenant_scope
 from tests import factories
+from tests.api.routes import API_ROUTES
 from tests.consents.routes import CONSENT_ROUTES, consent_for
 from tests.partners.routes import PARTNER_ROUTES, partner_rows
 from tests.producers.routes import IMPORT_ROUTES, import_batch_for
@@ -37,6 +38,7 @@ MATRIX: dict[str, Rule] = {
     **REFERRAL_ROUTES,
     **PARTNER_ROUTES,
     **WORKSPACE_ROUTES,
+    **API_ROUTES,
     "static": Rule("public", args=lambda ctx: {"filename": "css/app.css"}),
     "main.home": Rule("public"),
     "main.health": Rule("public"),

@@ -84,6 +84,9 @@ SIDE_LABELS = {
 OPEN_STATES = frozenset(
     {S.DRAFT, S.SENT, S.RECEIVED, S.UNDER_REVIEW, S.INFO_REQUESTED, S.APPROVED, S.DELIVERY_FAILED}
 )
+#: States in which nothing more is said about the producer: withdrawn (a revoked consent
+#: withdraws a referral: no new data may go to the partner after), expired, closed.
+CLOSED_THREAD_STATES = frozenset({S.WITHDRAWN, S.EXPIRED, S.CLOSED})
 #: States a partner sees (a draft is the organization's own).
 PARTNER_VISIBLE = tuple(s.value for s in S if s != S.DRAFT)
 
@@ -294,7 +297,13 @@ def create_referral(
     db.session.add(referral)
     db.session.flush()
     _event(referral, "created", Side.ORGANIZATION, actor, None, S.DRAFT, notify=False)
-    record("referral.created", producer_id=producer.id, partner=partner.name, product=product)
+    record(
+        "referral.created",
+        producer_id=producer.id,
+        actor_id=actor.id if actor else None,
+        partner=partner.name,
+        product=product,
+    )
     return referral
 
 
@@ -382,15 +391,20 @@ def apply(
     note: str = "",
     reason: str | None = None,
     disbursement: Disbursement | None = None,
+    via: dict[str, Any] | None = None,
 ) -> ReferralEvent:
-    """Take a transition named ``name`` for ``side``; refuse with a reason when it does not fit."""
+    """Take a transition named ``name`` for ``side``; refuse with a reason when it does not fit.
+
+    ``via`` says how a change with no user came (the partner API: its token's name and
+    prefix); it is kept on the event.
+    """
     action = _allowed(referral, name, side)
     note = (note or "").strip()
     if len(note) > 4000:
         raise ReferralError(_("Keep the note under 4,000 characters."), "note")
     if action.needs_note and not note:
         raise ReferralError(_("Add a note: the other side needs to know why."), "note")
-    data: dict[str, Any] = {}
+    data: dict[str, Any] = {"via": via} if via else {}
     with tenant_scope(referral.org_id):
         if name == "decline":
             if reason not in DeclineReason._value2member_map_:
@@ -572,6 +586,13 @@ def post_message(referral: Referral, side: Side, author: User | None, body: str)
         raise ReferralError(_("Keep the message under 4,000 characters."), "body")
     if referral.state == S.DRAFT:
         raise ReferralError(_("Send the referral before writing to the partner."))
+    if referral.state in CLOSED_THREAD_STATES:
+        raise ReferralError(
+            _(
+                "This referral is %(state)s: its thread is closed.",
+                state=state_label(referral.state).lower(),
+            )
+        )
     with tenant_scope(referral.org_id):
         message = ReferralMessage(
             referral_id=referral.id, side=side, author_id=author.id if author else None, body=body

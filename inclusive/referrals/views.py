@@ -217,6 +217,7 @@ def _referral_helpers() -> dict[str, Any]:
         "referral_product_label": lambda p: _label(PRODUCT_LABELS, p),
         "delivery_outcome_label": lambda o: _label(OUTCOME_LABELS, o),
         "referral_producer_name": services.producer_name,
+        "thread_open": lambda referral: referral.state not in services.CLOSED_THREAD_STATES,
         "profile_label": profile_label,
         "profile_value": profile_value,
         "PROFILE_SECTIONS": PROFILE_SECTIONS,

@@ -31,9 +31,7 @@ def _events(referral) -> list[str]:
 
 def _deliveries(referral) -> list[Delivery]:
     with tenant_scope(referral.org_id):
-        return list(
-            db.session.scalars(select(Delivery).where(Delivery.referral_id == referral.id))
-        )
+        return list(db.session.scalars(select(Delivery).where(Delivery.referral_id == referral.id)))
 
 
 def test_no_consent_no_referral_and_the_refusal_says_what_is_missing(org, producer, mfi, staff):
@@ -72,16 +70,25 @@ def test_a_draft_then_send_freezes_the_consented_profile(draft, org, staff):
 def test_the_profile_holds_only_the_consented_scopes(org, producer, mfi, staff):
     with tenant_scope(org.id):
         give_consent(
-            producer, mfi, staff["manager"], staff["officer"],
+            producer,
+            mfi,
+            staff["manager"],
+            staff["officer"],
             scopes=["identity", "program_record"],
         )
         referral = services.create_referral(
-            producer, partnership_id=services.partnership_choices()[0].id,
+            producer,
+            partnership_id=services.partnership_choices()[0].id,
             product="asset_loan",
         )
         services.send(referral, staff["manager"])
     assert set(referral.profile) == {
-        "version", "generated_at", "organization", "consent", "identity", "program_record"
+        "version",
+        "generated_at",
+        "organization",
+        "consent",
+        "identity",
+        "program_record",
     }
     assert "phone" not in str(referral.profile)
 
@@ -94,14 +101,23 @@ def test_the_partner_moves_it_through_review_to_disbursement(draft, org, staff, 
         services.apply(draft, name, Side.PARTNER, partner, note="Which oven?")
     assert draft.state == ReferralState.INFO_REQUESTED
     with tenant_scope(org.id):
-        services.apply(draft, "provide_info", Side.ORGANIZATION, staff["manager"],
-                       note="A 60-litre gas oven.")
+        services.apply(
+            draft, "provide_info", Side.ORGANIZATION, staff["manager"], note="A 60-litre gas oven."
+        )
     assert draft.state == ReferralState.UNDER_REVIEW
     services.apply(draft, "approve", Side.PARTNER, partner)
     services.apply(
-        draft, "disburse", Side.PARTNER, partner,
-        disbursement=Disbursement(amount="1400.50", currency="pen", disbursed_on=today(),
-                                  product="working_capital_loan", term_months="12"),
+        draft,
+        "disburse",
+        Side.PARTNER,
+        partner,
+        disbursement=Disbursement(
+            amount="1400.50",
+            currency="pen",
+            disbursed_on=today(),
+            product="working_capital_loan",
+            term_months="12",
+        ),
     )
     assert draft.state == ReferralState.DISBURSED
     assert (draft.disbursed_amount, draft.disbursed_currency) == (140050, "PEN")
@@ -126,14 +142,20 @@ def test_refused_transitions_say_why(draft, org, staff, partner_users):
     assert draft.state == ReferralState.UNDER_REVIEW
 
 
-def test_a_disbursement_with_bad_figures_is_refused_field_by_field(draft, org, staff,
-                                                                    partner_users):
+def test_a_disbursement_with_bad_figures_is_refused_field_by_field(
+    draft, org, staff, partner_users
+):
     with tenant_scope(org.id):
         services.send(draft, staff["manager"])
     for name in ("acknowledge", "start_review", "approve"):
         services.apply(draft, name, Side.PARTNER, partner_users["admin"])
-    bad = Disbursement(amount="-5", currency="PE", disbursed_on=today() + timedelta(days=3),
-                       product="nothing", term_months="999")
+    bad = Disbursement(
+        amount="-5",
+        currency="PE",
+        disbursed_on=today() + timedelta(days=3),
+        product="nothing",
+        term_months="999",
+    )
     with pytest.raises(ReferralError):
         services.apply(draft, "disburse", Side.PARTNER, partner_users["admin"], disbursement=bad)
     assert set(bad.errors) == {"amount", "currency", "disbursed_on", "product", "term_months"}
@@ -153,14 +175,17 @@ def test_revoking_the_consent_withdraws_the_open_referral_and_tells_the_partner(
     assert {"paula@andina.example", "luis@andina.example"} <= emails
 
 
-def test_sending_writes_the_outbox_in_the_same_transaction(draft, org, staff, partner_users,
-                                                           endpoint):
+def test_sending_writes_the_outbox_in_the_same_transaction(
+    draft, org, staff, partner_users, endpoint
+):
     with tenant_scope(org.id):
         services.send(draft, staff["manager"])
         db.session.flush()
     rows = _deliveries(draft)
     assert sorted((d.channel, d.audience) for d in rows) == [
-        ("email", "partner"), ("email", "partner"), ("webhook", "partner")
+        ("email", "partner"),
+        ("email", "partner"),
+        ("webhook", "partner"),
     ]
     hook = next(d for d in rows if d.channel == "webhook")
     assert hook.payload["type"] == "referral.sent"
@@ -174,9 +199,7 @@ def test_a_partner_answer_is_told_to_the_organization(draft, org, staff, partner
         services.send(draft, staff["manager"])
     services.apply(draft, "acknowledge", Side.PARTNER, partner_users["admin"])
     db.session.flush()
-    org_mail = {
-        d.recipient for d in _deliveries(draft) if d.audience == "organization"
-    }
+    org_mail = {d.recipient for d in _deliveries(draft) if d.audience == "organization"}
     assert org_mail == {"ada@acme.example", "julia@acme.example"}
 
 
@@ -193,16 +216,16 @@ def test_the_thread_is_shared_and_each_message_is_an_event(draft, org, staff, pa
     assert _events(draft)[-2:] == ["message", "message"]
 
 
-def test_the_partner_sees_its_referrals_only_and_never_a_draft(draft, org, staff, mfi,
-                                                              other_org):
+def test_the_partner_sees_its_referrals_only_and_never_a_draft(draft, org, staff, mfi, other_org):
     other = factories.OrganizationFactory(slug="third")
     assert services.referral_for_partner(mfi, draft.id) is None  # a draft
     with tenant_scope(org.id):
         services.send(draft, staff["manager"])
     assert services.referral_for_partner(mfi, draft.id) is draft
     assert services.referral_for_partner(mfi, "x") is None
-    stranger = factories.CapitalPartnerFactory() if hasattr(factories, "CapitalPartnerFactory") \
-        else None
+    stranger = (
+        factories.CapitalPartnerFactory() if hasattr(factories, "CapitalPartnerFactory") else None
+    )
     if stranger is not None:
         assert services.referral_for_partner(stranger, draft.id) is None
     rows = db.session.scalars(services.partner_referrals(mfi, services.ReferralFilters())).all()
