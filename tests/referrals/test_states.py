@@ -272,3 +272,23 @@ def test_events_are_append_only_rows(draft, org):
     with tenant_scope(org.id):
         count = db.session.scalar(select(func.count()).select_from(ReferralEvent))
     assert count == 1
+
+
+def test_a_withdrawn_referral_closes_its_thread(draft, org, staff, partner_users):
+    with tenant_scope(org.id):
+        services.send(draft, staff["manager"])
+        services.withdraw(draft, staff["manager"], "The producer found other funding.")
+    with pytest.raises(ReferralError, match="thread is closed"):
+        services.post_message(draft, Side.PARTNER, partner_users["officer"], "Any news?")
+
+
+def test_referral_audit_events_read_in_words(draft, org):
+    from inclusive.audit.models import AuditEvent
+    from inclusive.presentation import describe_event
+
+    with tenant_scope(org.id):
+        event = db.session.scalars(
+            select(AuditEvent).where(AuditEvent.action == "referral.created")
+        ).one()
+        assert describe_event(event) == "Referral to Microfinanciera Andina: draft prepared."
+        assert event.actor_id is not None
