@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from flask import Flask, current_app, g, request, session
+from flask import Flask, current_app, g, has_request_context, request, session
 from flask_login import current_user
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -46,6 +46,10 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
 
     register_error_handlers(app)
     install_security_headers(app)
+
+    from inclusive.api import init_api
+
+    init_api(app)  # after the error handlers: the API's problems wrap them
 
     from inclusive.cli import register_commands
 
@@ -100,6 +104,8 @@ def _init_extensions(app: Flask) -> None:
 
 def _select_locale() -> str:
     languages = current_app.config["LANGUAGES"]
+    if not has_request_context():  # a job or a command: English unless forced otherwise
+        return "en"
     if current_user and current_user.is_authenticated and current_user.locale in languages:
         return current_user.locale
     if session.get("lang") in languages:
@@ -128,6 +134,7 @@ def _register_blueprints(app: Flask) -> None:
 
 
 def _workspace_blueprints() -> list[Any]:
+    from inclusive.api.partner_pages import bp as partner_api_bp
     from inclusive.consents.views import bp as consents_bp
     from inclusive.milestones.views import bp as plans_bp
     from inclusive.partners.views import bp as partners_bp
@@ -135,6 +142,8 @@ def _workspace_blueprints() -> list[Any]:
     from inclusive.producers.import_views import bp as imports_bp
     from inclusive.producers.views import bp as producers_bp
     from inclusive.programs.views import bp as programs_bp
+    from inclusive.referrals.partner_views import bp as partner_referrals_bp
+    from inclusive.referrals.views import bp as referrals_bp
 
     return [
         programs_bp,
@@ -144,6 +153,9 @@ def _workspace_blueprints() -> list[Any]:
         partners_bp,
         partner_bp,
         consents_bp,
+        referrals_bp,
+        partner_referrals_bp,
+        partner_api_bp,
     ]
 
 

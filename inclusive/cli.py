@@ -185,6 +185,7 @@ def worker_command(burst: bool, simple: bool) -> None:
     from inclusive.jobs.queue import job_queue
     from inclusive.jobs.runner import forget_inherited_connections
     from inclusive.jobs.sweeper import sweep_jobs
+    from inclusive.referrals.outbox import sweep_deliveries
 
     app: Flask = current_app._get_current_object()
     queue = job_queue(app)
@@ -193,6 +194,9 @@ def worker_command(burst: bool, simple: bool) -> None:
     resent = sweep_jobs(app)
     if resent:
         click.echo(f"Sent {resent} job(s) left queued (Redis was down or flushed).")
+    redelivered = sweep_deliveries(app)
+    if redelivered:
+        click.echo(f"Sent {redelivered} referral delivery(ies) left pending.")
     os.register_at_fork(after_in_child=lambda: forget_inherited_connections(app))
     worker_class = SimpleWorker if simple else Worker
     worker = worker_class([queue], connection=queue.connection)
@@ -214,6 +218,12 @@ def cron_command() -> None:
     scheduler = CronScheduler(connection=queue.connection)
     scheduler.register(periodic.sweep_queued_jobs, queue.name, interval=periodic.JOBS_SWEEP_SECONDS)
     scheduler.register(periodic.ask_for_risk_sweeps, queue.name, cron=periodic.RISK_SWEEP_CRON)
+    scheduler.register(
+        periodic.sweep_pending_deliveries,
+        queue.name,
+        interval=current_app.config["DELIVERY_SWEEP_SECONDS"],
+    )
+    scheduler.register(periodic.remind_referrals, queue.name, cron=periodic.REFERRAL_REMINDER_CRON)
     click.echo(f"Cron scheduler on queue {queue.name!r}.")
     scheduler.start()
 
@@ -225,6 +235,25 @@ def jobs_sweep_command(older_than: int) -> None:
     from inclusive.jobs.sweeper import sweep_jobs
 
     click.echo(f"Sent {sweep_jobs(current_app._get_current_object(), older_than)} job(s).")
+
+
+@click.command("deliveries-sweep")
+def deliveries_sweep_command() -> None:
+    """Send again referral deliveries left pending or held by a worker that died."""
+    from inclusive.referrals.outbox import sweep_deliveries
+
+    click.echo(f"Sent {sweep_deliveries(current_app._get_current_object())} delivery(ies).")
+
+
+@click.command("remind-referrals")
+def remind_referrals_command() -> None:
+    """Remind partners of unacknowledged referrals, escalate, expire (run hourly)."""
+    from inclusive.referrals.services import remind_all
+
+    done = remind_all()
+    db.session.commit()
+    summary = ", ".join(f"{count} {what}" for what, count in sorted(done.items())) or "nothing"
+    click.echo(f"Referral reminders: {summary}.")
 
 
 @click.command("sweep-risk")
@@ -241,6 +270,8 @@ def register_commands(app: Flask) -> None:
     """Add the platform's commands to ``flask``."""
     for command in (
         cron_command,
+        deliveries_sweep_command,
+        remind_referrals_command,
         create_org_command,
         create_partner_command,
         create_user_command,

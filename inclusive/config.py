@@ -100,12 +100,41 @@ def load_settings(environ: Mapping[str, str], instance_path: str) -> dict[str, A
         "IMPORT_MAX_BYTES": int(environ.get("IMPORT_MAX_BYTES", 20 * 1024 * 1024)),
         "IMPORT_INLINE_ROWS": int(environ.get("IMPORT_INLINE_ROWS", 2000)),
         "IMPORT_MAX_ROWS": int(environ.get("IMPORT_MAX_ROWS", 200_000)),
+        # Referral deliveries (the outbox): webhooks per the Standard Webhooks specification.
+        "WEBHOOK_TIMEOUT": float(environ.get("WEBHOOK_TIMEOUT", 15)),
+        # Hosts a webhook may point at although they are private or loopback addresses.
+        "WEBHOOK_ALLOWED_HOSTS": _list(
+            environ.get("WEBHOOK_ALLOWED_HOSTS", "" if production else "127.0.0.1,localhost,::1")
+        ),
+        # Seconds before each retry (the specification's schedule unless set).
+        "DELIVERY_RETRY_SCHEDULE": _seconds(environ.get("DELIVERY_RETRY_SCHEDULE")),
+        # An attempt holds its delivery this long; a killed worker's delivery is taken again after.
+        "DELIVERY_LEASE_SECONDS": int(environ.get("DELIVERY_LEASE_SECONDS", 60)),
+        # How often the cron scheduler looks for deliveries left pending (Redis flushed or down).
+        "DELIVERY_SWEEP_SECONDS": int(environ.get("DELIVERY_SWEEP_SECONDS", 30)),
+        "DELIVERY_SWEEP_GRACE": int(environ.get("DELIVERY_SWEEP_GRACE", 30)),
+        # Hours a rotated webhook secret stays valid beside the new one.
+        "WEBHOOK_ROTATION_HOURS": int(environ.get("WEBHOOK_ROTATION_HOURS", 24)),
         # Languages.
         "LANGUAGES": LANGUAGES,
         "BABEL_DEFAULT_LOCALE": "en",
         "BABEL_DEFAULT_TIMEZONE": "UTC",
         "WTF_CSRF_TIME_LIMIT": None,  # the token lives as long as the session
     }
+
+
+def _list(value: str | None) -> tuple[str, ...]:
+    return tuple(part.strip() for part in (value or "").split(",") if part.strip())
+
+
+def _seconds(value: str | None) -> tuple[float, ...] | None:
+    """A comma-separated list of seconds, or None for the default schedule."""
+    if not value:
+        return None
+    try:
+        return tuple(float(part) for part in value.split(",") if part.strip())
+    except ValueError as exc:
+        raise ConfigError("DELIVERY_RETRY_SCHEDULE must be seconds separated by commas.") from exc
 
 
 def check_production(config: Mapping[str, Any]) -> None:

@@ -11,6 +11,7 @@ from inclusive.auth.passwords import hash_password
 from inclusive.consents.demo import load_consents
 from inclusive.extensions import db
 from inclusive.partners.demo import load_partners
+from inclusive.referrals.demo import load_referrals
 from inclusive.tenancy.models import Membership, Organization
 from inclusive.tenancy.roles import Role
 from inclusive.tenancy.scope import tenant_scope
@@ -95,6 +96,7 @@ def load_demo_data() -> Iterator[str]:
             load_workspace(org, officer, manager)
     logins.extend(load_partners(password_hash))
     load_consents()
+    load_referrals()
     db.session.commit()
     yield f"Demo logins (password for all: {DEMO_PASSWORD}):"
     for email, org_slug, role in logins:

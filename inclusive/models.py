@@ -9,13 +9,25 @@ from inclusive.milestones.models import Enrollment, Evidence, Milestone
 from inclusive.partners.models import CapitalPartner, PartnerMembership, Partnership
 from inclusive.producers.models import ImportBatch, Producer, ProducerSector
 from inclusive.programs.models import Program, ProgramOfficer, ProgramStateCount, TemplateStep
+from inclusive.referrals.models import (
+    ApiToken,
+    Delivery,
+    DeliveryAttempt,
+    Referral,
+    ReferralEvent,
+    ReferralMessage,
+    WebhookEndpoint,
+)
 from inclusive.tenancy.models import Invitation, Membership, Organization
 
 __all__ = [
+    "ApiToken",
     "AuditEvent",
     "AuthSession",
     "CapitalPartner",
     "Consent",
+    "Delivery",
+    "DeliveryAttempt",
     "EconomicSnapshot",
     "Enrollment",
     "Evidence",
@@ -33,7 +45,11 @@ __all__ = [
     "Program",
     "ProgramOfficer",
     "ProgramStateCount",
+    "Referral",
+    "ReferralEvent",
+    "ReferralMessage",
     "TemplateStep",
     "User",
     "ViabilityAssessment",
+    "WebhookEndpoint",
 ]

@@ -264,7 +264,22 @@ EVENT_TEXT = {
 def describe_event(event: AuditEvent) -> str:
     """One line, in the reader's language, saying what an audit event changed."""
     text = EVENT_TEXT.get(event.action)
+    if text is None and event.action.startswith("referral."):
+        return _describe_referral(event.action.removeprefix("referral."), event.details or {})
     return text(event.details or {}) if text else event.action
+
+
+def _describe_referral(kind: str, details: dict) -> str:
+    from inclusive.referrals.services import EVENT_LABELS
+
+    label = EVENT_LABELS.get(kind)
+    if label is None:
+        return f"referral.{kind}"
+    return _(
+        "Referral to %(partner)s: %(what)s.",
+        partner=details.get("partner", "?"),
+        what=str(label).lower(),
+    )
 
 
 def next_states(state: str) -> list[str]:

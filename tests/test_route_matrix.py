@@ -24,17 +24,21 @@ from inclusive.tenancy.models import Invitation, Organization
 from inclusive.tenancy.roles import Role
 from inclusive.tenancy.scope import tenant_scope
 from tests import factories
+from tests.api.routes import API_ROUTES
 from tests.consents.routes import CONSENT_ROUTES, consent_for
 from tests.partners.routes import PARTNER_ROUTES, partner_rows
 from tests.producers.routes import IMPORT_ROUTES, import_batch_for
+from tests.referrals.routes import REFERRAL_ROUTES, referral_for
 from tests.routes import ADMIN, ALL_ROLES, Rule, org
 from tests.workspace_routes import WORKSPACE_ROUTES
 
 MATRIX: dict[str, Rule] = {
     **IMPORT_ROUTES,
     **CONSENT_ROUTES,
+    **REFERRAL_ROUTES,
     **PARTNER_ROUTES,
     **WORKSPACE_ROUTES,
+    **API_ROUTES,
     "static": Rule("public", args=lambda ctx: {"filename": "css/app.css"}),
     "main.home": Rule("public"),
     "main.health": Rule("public"),
@@ -122,6 +126,7 @@ def _workspace(home: Organization, make_member) -> dict[str, int]:
         db.session.add(evidence)
         db.session.flush()
         victim = make_member("viewer", organization=home)
+        consent = consent_for(producer.id)
         return {
             "program": program.id,
             "step": program.steps[-1].id,
@@ -129,7 +134,8 @@ def _workspace(home: Organization, make_member) -> dict[str, int]:
             "enrollment": enrollment.id,
             "milestone": milestone.id,
             "evidence": evidence.id,
-            "consent": consent_for(producer.id),
+            "consent": consent,
+            "referral": referral_for(producer.id, consent),
             "victim": _membership_id(victim, home),
         }
 

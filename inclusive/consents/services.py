@@ -282,11 +282,10 @@ def revoke_consent(consent: Consent, reason: str, actor: User | None = None) -> 
 
 
 def withdraw_referrals_covered_by(consent: Consent) -> None:
-    """Withdraw the open referrals a revoked consent covered, and tell the partner.
+    """Withdraw the open referrals a revoked consent covered, and tell the partner."""
+    from inclusive.referrals.services import withdraw_for_revoked_consent
 
-    Referrals arrive with the next part of the referral handoff; until then a producer has
-    none, so there is nothing to withdraw. Revocation already calls this hook.
-    """
+    withdraw_for_revoked_consent(consent)
 
 
 # Checking ------------------------------------------------------------------------------

@@ -27,6 +27,7 @@ log = logging.getLogger(__name__)
 JobFunction = Callable[..., None]
 REGISTRY: dict[str, JobFunction] = {}
 _PENDING = "pending_jobs"
+_PENDING_CALLS = "pending_calls"
 _CURRENT = object()  # "the organization in scope", the default for enqueue()
 
 #: How long RQ may run one job before it is considered stuck.
@@ -58,6 +59,16 @@ def enqueue(name: str, *, org_id: Any = _CURRENT, **args: Any) -> JobRecord:
     db.session.add(record)
     db.session.info.setdefault(_PENDING, []).append((record, record.id))
     return record
+
+
+def call_after_commit(row: Any, func: JobFunction, job_id: str) -> None:
+    """Call ``func(row's job id)`` through RQ once this transaction commits (inline with no
+    Redis); nothing happens if it rolls back, or if ``row`` was never written.
+
+    For outboxes whose rows are their own record (referral deliveries): the RQ job id is
+    ``job_id``, unique to the row, and the row, not Redis, says whether it is done.
+    """
+    db.session.info.setdefault(_PENDING_CALLS, []).append((row, func, job_id))
 
 
 def redis_connection(app: Flask) -> Redis | None:
@@ -100,9 +111,38 @@ def send_to_queue(app: Flask, job_ids: list[str]) -> None:
         log.exception("Could not send %d job(s) to Redis; they stay queued.", len(job_ids))
 
 
+def send_calls(app: Flask, calls: list[tuple[JobFunction, str]]) -> None:
+    """Hand ``func(job_id)`` calls to RQ under those job ids, or make them inline."""
+    queue = job_queue(app)
+    if queue is None:
+        for func, job_id in calls:
+            with app.app_context():  # a new app context: a session of its own
+                try:
+                    func(job_id)
+                except Exception:
+                    log.exception("Inline call %s(%s) failed.", func.__name__, job_id)
+                finally:
+                    db.session.remove()
+        return
+    try:
+        queue.enqueue_many(
+            [
+                Queue.prepare_data(func, args=(job_id,), job_id=job_id, timeout=JOB_TIMEOUT)
+                for func, job_id in calls
+            ]
+        )
+    except Exception:  # Redis down: the rows stay pending; the sweeper sends them again
+        log.exception("Could not send %d call(s) to Redis; their rows stay pending.", len(calls))
+
+
 def _after_commit(session: Session) -> None:
     if session.in_nested_transaction():
         return  # a SAVEPOINT was released: the transaction itself has not committed yet
+    calls = session.info.pop(_PENDING_CALLS, None)
+    if calls:
+        live = [(func, job_id) for row, func, job_id in calls if inspect(row).has_identity]
+        if live:
+            send_calls(current_app._get_current_object(), live)
     pending = session.info.pop(_PENDING, None)
     if not pending:
         return
@@ -116,6 +156,7 @@ def _after_soft_rollback(session: Session, previous_transaction: SessionTransact
     if previous_transaction.nested:
         return  # a savepoint: rows it held lose their identity and are skipped at commit
     session.info.pop(_PENDING, None)
+    session.info.pop(_PENDING_CALLS, None)
 
 
 def install_job_hooks(session_class: type[Session]) -> None:

@@ -153,6 +153,9 @@ class Partnership(TenantMixin, db.Model):
     end_reason: Mapped[str] = mapped_column(Text, default="")
     # Business days a partner has to acknowledge a referral before it is reminded.
     acknowledgement_days: Mapped[int] = mapped_column(default=2)
+    # Channels besides the partner's inbox (always on): e-mail to its users, its webhook.
+    notify_email: Mapped[bool] = mapped_column(default=True)
+    notify_webhook: Mapped[bool] = mapped_column(default=True)
 
     partner: Mapped[CapitalPartner] = relationship(lazy="joined", innerjoin=True)
     organization: Mapped[Organization] = relationship(lazy="joined", innerjoin=True)

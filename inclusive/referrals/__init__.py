@@ -1,0 +1,1 @@
+"""Referrals of producers to capital partners: states, profiles, and their delivery."""
