@@ -5,14 +5,14 @@ The producers table has (org_id, id), (org_id, name_key, id), (org_id, region, n
 the single-column org_id index served, which only slowed every insert.
 
 Revision ID: 0090_perf_indexes
-Revises: 0005_consents
+Revises: 0006_referrals
 """
 
 import sqlalchemy as sa
 from alembic import op
 
 revision = "0090_perf_indexes"
-down_revision = "0005_consents"
+down_revision = "0006_referrals"
 branch_labels = None
 depends_on = None
 
