@@ -6,7 +6,7 @@ PORT   ?= 5000
 FLASK  := $(BIN)/flask --app inclusive
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: run test worker lint format translations extract-messages clean
+.PHONY: run test worker lint format translations extract-messages clean faults
 
 # A virtual environment with the platform installed (again whenever pyproject.toml changes).
 $(VENV)/.installed: pyproject.toml
@@ -54,6 +54,11 @@ test: $(VENV)/.installed-test translations
 .PHONY: bench
 bench: $(VENV)/.installed-test translations
 	$(BIN)/python -m bench.run
+	$(BIN)/python -m bench.delivery
+
+# Fault injection: SIGKILLed workers, a Redis flush and a rollback against the outbox.
+faults: $(VENV)/.installed-test translations
+	$(BIN)/python -m faults.run
 
 lint: $(VENV)/.installed-test
 	$(BIN)/ruff check .

@@ -147,3 +147,8 @@ def check_production(config: Mapping[str, Any]) -> None:
         raise ConfigError("MAIL_SERVER must be set in production (invitations, password resets).")
     if str(config["SQLALCHEMY_DATABASE_URI"]).startswith("sqlite"):
         raise ConfigError("DATABASE_URL must point to PostgreSQL in production.")
+    if config["DELIVERY_LEASE_SECONDS"] < config["WEBHOOK_TIMEOUT"] + 10:
+        raise ConfigError(
+            "DELIVERY_LEASE_SECONDS must exceed WEBHOOK_TIMEOUT by at least 10 seconds: an "
+            "attempt must end before another worker may take its delivery."
+        )

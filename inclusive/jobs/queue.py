@@ -111,8 +111,9 @@ def send_to_queue(app: Flask, job_ids: list[str]) -> None:
         log.exception("Could not send %d job(s) to Redis; they stay queued.", len(job_ids))
 
 
-def send_calls(app: Flask, calls: list[tuple[JobFunction, str]]) -> None:
-    """Hand ``func(job_id)`` calls to RQ under those job ids, or make them inline."""
+def send_calls(app: Flask, calls: list[tuple[JobFunction, str]]) -> int:
+    """Hand ``func(job_id)`` calls to RQ under those job ids, or make them inline; return
+    how many were sent (none when Redis refused them: their rows stay pending)."""
     queue = job_queue(app)
     if queue is None:
         for func, job_id in calls:
@@ -123,7 +124,7 @@ def send_calls(app: Flask, calls: list[tuple[JobFunction, str]]) -> None:
                     log.exception("Inline call %s(%s) failed.", func.__name__, job_id)
                 finally:
                     db.session.remove()
-        return
+        return len(calls)
     try:
         queue.enqueue_many(
             [
@@ -133,6 +134,8 @@ def send_calls(app: Flask, calls: list[tuple[JobFunction, str]]) -> None:
         )
     except Exception:  # Redis down: the rows stay pending; the sweeper sends them again
         log.exception("Could not send %d call(s) to Redis; their rows stay pending.", len(calls))
+        return 0
+    return len(calls)
 
 
 def _after_commit(session: Session) -> None:

@@ -14,11 +14,14 @@ from __future__ import annotations
 
 import json
 import logging
-from datetime import timedelta
+import math
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from flask import Flask, current_app
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import and_, insert, or_, select, text, update
 
 from inclusive.extensions import db
 from inclusive.jobs.mail import render_mail, send_mail
@@ -217,112 +220,164 @@ def _delivery_id(job_id: str) -> str:
     return job_id
 
 
-def _claim(delivery_id: str) -> Delivery | None:
-    """Take the delivery for one attempt, or None when it is done, not due, or held."""
+@dataclass(frozen=True)
+class Claim:
+    """What an attempt needs of its delivery row, read by the UPDATE that claimed it."""
+
+    id: str
+    org_id: int
+    referral_id: int
+    event_id: int
+    partner_id: int
+    channel: str
+    audience: str
+    recipient: str
+    locale: str
+    payload: dict[str, Any]
+    attempts: int  # this attempt's number
+
+    @property
+    def webhook_id(self) -> str:
+        return f"msg_{self.id.replace('-', '')}"
+
+
+@dataclass(frozen=True)
+class Result:
+    """How an attempt went: ``delivered``, ``retry``, ``gone`` (410) or ``refused``."""
+
+    outcome: str
+    error: str = ""
+    duration_ms: int = 0
+    status_code: int | None = None
+    retry_after: float | None = None
+    response_excerpt: str = ""
+
+
+def _claim(delivery_id: str) -> Claim | None:
+    """Take the delivery for one attempt, or None when it is done, not due, or held.
+
+    One conditional UPDATE … RETURNING: two workers never hold the same attempt, and the
+    row need not be read again.
+    """
     now = utcnow()
     lease = timedelta(seconds=current_app.config["DELIVERY_LEASE_SECONDS"])
-    result = db.session.execute(
+    _relaxed_commit()
+    row = db.session.execute(
         update(Delivery)
         .where(
             Delivery.id == delivery_id,
             or_(
-                and_(
-                    Delivery.status == DeliveryStatus.PENDING,
-                    Delivery.next_attempt_at <= now + timedelta(seconds=1),
-                ),
+                and_(Delivery.status == DeliveryStatus.PENDING, Delivery.next_attempt_at <= now),
                 and_(Delivery.status == DeliveryStatus.SENDING, Delivery.lease_until < now),
             ),
         )
         .values(
             status=DeliveryStatus.SENDING, lease_until=now + lease, attempts=Delivery.attempts + 1
         )
+        .returning(
+            Delivery.id,
+            Delivery.org_id,
+            Delivery.referral_id,
+            Delivery.event_id,
+            Delivery.partner_id,
+            Delivery.channel,
+            Delivery.audience,
+            Delivery.recipient,
+            Delivery.locale,
+            Delivery.payload,
+            Delivery.attempts,
+        )
         .execution_options(**ALL_TENANTS, synchronize_session=False)
-    )
-    db.session.commit()
-    if result.rowcount != 1:
+    ).first()
+    if row is None:
+        db.session.commit()
         return None
-    return db.session.scalar(
-        select(Delivery).where(Delivery.id == delivery_id).execution_options(**ALL_TENANTS)
-    )
+    return Claim(*row)
+
+
+def _relaxed_commit() -> None:
+    """On PostgreSQL, let this transaction's commit return before its WAL reaches the disk.
+
+    Safe for an attempt's bookkeeping: a crash may forget a claim (the row is pending again)
+    or a settle (the lease runs out and the attempt is made again, with the same webhook-id),
+    never the delivery rows themselves, which the event's own transaction wrote durably.
+    """
+    if db.session.get_bind().dialect.name == "postgresql":
+        db.session.execute(text("SET LOCAL synchronous_commit TO OFF"))
 
 
 def attempt(delivery_id: str) -> str | None:
-    """Make one attempt at a delivery; return its outcome (None when there was nothing to do)."""
-    delivery = _claim(delivery_id)
-    if delivery is None:
+    """Make one attempt at a delivery; return its outcome (None when there was nothing to do).
+
+    Two transactions: the claim (with what the send needs), then the attempt's record and
+    the row's new state; none is open while the receiver or the SMTP server answers.
+    """
+    claim = _claim(delivery_id)
+    if claim is None:
         return None
-    with tenant_scope(delivery.org_id):
-        number = delivery.attempts
-        try:
-            result = _post(delivery) if delivery.channel == Channel.WEBHOOK else _mail(delivery)
-        except Exception as exc:  # a bug or a broken template: recorded, retried on schedule
-            log.exception("Delivery %s failed before it was sent.", delivery_id)
-            db.session.rollback()
-            result = _MailResult("retry", f"{type(exc).__name__}: {exc}")
-        # The attempt is done: record it (the send itself held no transaction open).
-        delivery = db.session.get(Delivery, delivery_id)
-        outcome = result.outcome if not isinstance(result, str) else result
-        db.session.add(
-            DeliveryAttempt(
-                delivery_id=delivery.id,
-                number=number,
-                status_code=getattr(result, "status_code", None),
-                outcome=outcome if isinstance(outcome, str) else "retry",
-                error=(getattr(result, "error", "") or "")[:2000],
-                duration_ms=getattr(result, "duration_ms", 0) or 0,
-                response_excerpt=(getattr(result, "response_excerpt", "") or "")[:2000],
-            )
-        )
-        _settle(delivery, outcome, getattr(result, "retry_after", None))
-        error = getattr(result, "error", "")
-        if outcome != "delivered":
-            delivery.last_error = (error or _status_text(result))[:2000]
-        db.session.commit()
-        return outcome
+    try:
+        if claim.channel == Channel.WEBHOOK:
+            result = _post(claim)
+        else:
+            with tenant_scope(claim.org_id):
+                result = _mail(claim)
+    except Exception as exc:  # a bug or a broken template: recorded, retried on schedule
+        log.exception("Delivery %s failed before it was sent.", delivery_id)
+        db.session.rollback()
+        result = Result("retry", f"{type(exc).__name__}: {exc}")
+    delay = _record(claim, result)
+    if delay is not None:
+        _schedule_job(claim, delay)
+    return result.outcome
 
 
-def _status_text(result: Any) -> str:
-    code = getattr(result, "status_code", None)
-    return f"HTTP {code}" if code else ""
-
-
-class _MailResult:
-    def __init__(self, outcome: str, error: str = "", duration_ms: int = 0) -> None:
-        self.outcome = outcome
-        self.error = error
-        self.duration_ms = duration_ms
-        self.status_code = None
-        self.retry_after = None
-        self.response_excerpt = ""
-
-
-def _post(delivery: Delivery) -> Any:
-    endpoint = _endpoint(delivery.partner_id)
+def _post(claim: Claim) -> Result:
+    endpoint = db.session.execute(
+        select(
+            WebhookEndpoint.url,
+            WebhookEndpoint.secret,
+            WebhookEndpoint.previous_secret,
+            WebhookEndpoint.previous_secret_until,
+            WebhookEndpoint.enabled,
+        ).where(WebhookEndpoint.partner_id == claim.partner_id)
+    ).first()
+    db.session.commit()  # the claim; no transaction stays open while the receiver answers
     if endpoint is None or not endpoint.enabled:
-        return _MailResult("refused", "The partner's webhook endpoint is disabled or removed.")
-    body = json.dumps(delivery.payload, separators=(",", ":"), ensure_ascii=False).encode()
+        return Result("refused", "The partner's webhook endpoint is disabled or removed.")
+    now = utcnow()
+    secrets = [endpoint.secret]
+    if (
+        endpoint.previous_secret
+        and endpoint.previous_secret_until
+        and now < (endpoint.previous_secret_until)
+    ):
+        secrets.append(endpoint.previous_secret)
+    body = json.dumps(claim.payload, separators=(",", ":"), ensure_ascii=False).encode()
     config = current_app.config
-    secrets = endpoint.secrets()
-    url = endpoint.url
-    db.session.commit()  # no transaction stays open while the receiver answers
-    return webhooks.post(
-        url,
-        delivery.webhook_id,
-        int(utcnow().timestamp()),
+    sent = webhooks.post(
+        endpoint.url,
+        claim.webhook_id,
+        int(now.timestamp()),
         body,
         secrets,
         timeout=config["WEBHOOK_TIMEOUT"],
         allowed_hosts=config["WEBHOOK_ALLOWED_HOSTS"],
     )
+    return Result(
+        sent.outcome,
+        sent.error or (f"HTTP {sent.status_code}" if sent.outcome != "delivered" else ""),
+        sent.duration_ms,
+        sent.status_code,
+        sent.retry_after,
+        sent.response_excerpt,
+    )
 
 
-def _mail(delivery: Delivery) -> Any:
-    import time
-
+def _mail(claim: Claim) -> Result:
     started = time.monotonic()
-    referral = db.session.get(Referral, delivery.referral_id)
-    event = db.session.get(ReferralEvent, delivery.event_id)
-    if delivery.audience == Audience.PARTNER:
+    referral = db.session.get(Referral, claim.referral_id)
+    event = db.session.get(ReferralEvent, claim.event_id)
+    if claim.audience == Audience.PARTNER:
         link = external_url(
             "partner_referrals.show", partner_slug=referral.partner.slug, referral_id=referral.id
         )
@@ -332,75 +387,114 @@ def _mail(delivery: Delivery) -> Any:
         )
     mail = render_mail(
         "referral_event",
-        to=delivery.recipient,
-        locale=delivery.locale,
+        to=claim.recipient,
+        locale=claim.locale,
         referral=referral,
         event=event,
-        audience=delivery.audience,
+        audience=claim.audience,
         link=link,
     )
     db.session.commit()
     try:
         send_mail(mail)
     except Exception as exc:  # SMTP down or refusing: try again on the schedule
-        return _MailResult(
-            "retry", f"{type(exc).__name__}: {exc}", int((time.monotonic() - started) * 1000)
-        )
-    return _MailResult("delivered", "", int((time.monotonic() - started) * 1000))
+        return Result("retry", f"{type(exc).__name__}: {exc}", _ms(started))
+    return Result("delivered", "", _ms(started))
+
+
+def _ms(started: float) -> int:
+    return int((time.monotonic() - started) * 1000)
 
 
 def _schedule() -> tuple[float, ...]:
     return tuple(current_app.config.get("DELIVERY_RETRY_SCHEDULE") or webhooks.RETRY_SCHEDULE)
 
 
-def _settle(delivery: Delivery, outcome: str, retry_after: float | None) -> None:
+def _record(claim: Claim, result: Result) -> float | None:
+    """Record the attempt and settle the row, fenced by the claim: an attempt that outlived
+    its lease (another worker took the row meanwhile) records itself and changes nothing.
+    Returns the delay before the next attempt, if one is due."""
     now = utcnow()
-    delivery.lease_until = None
-    if outcome == "delivered":
-        delivery.status = DeliveryStatus.DELIVERED
-        delivery.delivered_at = now
-        return
-    if outcome == "gone":  # 410: the receiver asks never to be called again
-        endpoint = _endpoint(delivery.partner_id)
+    _relaxed_commit()
+    db.session.execute(
+        insert(DeliveryAttempt).values(
+            org_id=claim.org_id,
+            delivery_id=claim.id,
+            number=claim.attempts,
+            at=now,
+            status_code=result.status_code,
+            outcome=result.outcome,
+            error=result.error[:2000],
+            duration_ms=result.duration_ms,
+            response_excerpt=result.response_excerpt[:2000],
+        )
+    )
+    delay: float | None = None
+    values: dict[str, Any] = {"lease_until": None}
+    if result.outcome == "delivered":
+        values.update(status=DeliveryStatus.DELIVERED, delivered_at=now, last_error="")
+    else:
+        values["last_error"] = result.error[:2000]
+        if result.outcome == "retry":
+            delay = webhooks.retry_delay(claim.attempts, _schedule(), result.retry_after)
+        if delay is None:
+            values["status"] = DeliveryStatus.DEAD
+        else:
+            values.update(
+                status=DeliveryStatus.PENDING, next_attempt_at=now + timedelta(seconds=delay)
+            )
+    settled = db.session.execute(
+        update(Delivery)
+        .where(
+            Delivery.id == claim.id,
+            Delivery.status == DeliveryStatus.SENDING,
+            Delivery.attempts == claim.attempts,
+        )
+        .values(**values)
+        .execution_options(**ALL_TENANTS, synchronize_session=False)
+    )
+    if settled.rowcount != 1:
+        db.session.commit()  # the attempt is on record; the row is another attempt's now
+        log.warning("Delivery %s attempt %d outlived its lease.", claim.id, claim.attempts)
+        return None
+    if values.get("status") == DeliveryStatus.DEAD:
+        with tenant_scope(claim.org_id):
+            _dead(claim, gone=result.outcome == "gone")
+    db.session.commit()
+    return delay
+
+
+def _schedule_job(claim: Claim, delay: float) -> None:
+    """Ask RQ's scheduler for the next attempt, after the commit that made it due; the
+    sweeper sends it if Redis or the scheduler forgets."""
+    queue = job_queue(current_app._get_current_object())
+    if queue is None:
+        return  # no Redis: `flask deliveries-sweep` (or the cron scheduler) retries
+    job_id = f"delivery-{claim.id}-{claim.attempts + 1}"
+    try:
+        # RQ's scheduler keeps whole seconds and runs a job once its second has come: round
+        # up, or the attempt comes up to a second early (before a receiver's Retry-After).
+        when = datetime.fromtimestamp(math.ceil(time.time() + delay), UTC)
+        queue.enqueue_at(when, run_delivery, job_id, job_id=job_id)
+    except Exception:
+        log.exception("Could not schedule the retry of delivery %s; the sweeper will.", claim.id)
+
+
+def _dead(claim: Claim, gone: bool) -> None:
+    """The last attempt failed: a 410 disables the endpoint; a dead webhook says so on the
+    referral and tells the partner's admins."""
+    if gone:
+        endpoint = _endpoint(claim.partner_id)
         if endpoint is not None:
             endpoint.enabled = False
             endpoint.disabled_reason = "The receiver answered 410 Gone."
-        _dead(delivery)
+    if claim.channel != Channel.WEBHOOK:
         return
-    if outcome == "refused":
-        _dead(delivery)
-        return
-    delay = webhooks.retry_delay(delivery.attempts, _schedule(), retry_after)
-    if delay is None:
-        _dead(delivery)
-        return
-    delivery.status = DeliveryStatus.PENDING
-    delivery.next_attempt_at = now + timedelta(seconds=delay)
-    _schedule_job(delivery, delay)
-
-
-def _schedule_job(delivery: Delivery, delay: float) -> None:
-    """Ask RQ's scheduler for the next attempt; the sweeper catches it if Redis forgets."""
-    queue = job_queue(current_app._get_current_object())
-    if queue is None:
-        return  # no Redis: `flask deliveries-sweep` (or the next request's sweep) retries
-    try:
-        queue.enqueue_in(
-            timedelta(seconds=delay), run_delivery, _job_id(delivery), job_id=_job_id(delivery)
-        )
-    except Exception:
-        log.exception("Could not schedule the retry of delivery %s; the sweeper will.", delivery.id)
-
-
-def _dead(delivery: Delivery) -> None:
-    """The last attempt failed: say so on the referral and tell the partner's admins."""
-    delivery.status = DeliveryStatus.DEAD
-    if delivery.channel != Channel.WEBHOOK:
-        return
-    referral = db.session.get(Referral, delivery.referral_id)
+    referral = db.session.get(Referral, claim.referral_id)
     from inclusive.referrals.services import mark_delivery_failed
 
     mark_delivery_failed(referral)
+    db.session.flush()
 
 
 def resend(referral: Referral) -> int:
@@ -464,10 +558,20 @@ def sweep_deliveries(app: Flask) -> int:
     with app.app_context():
         due = due_deliveries()
         db.session.remove()
-        if due:
-            stamp = int(utcnow().timestamp())
-            send_calls(app, [(run_delivery, f"delivery-{i}-{n + 1}_s{stamp}") for i, n in due])
-        return len(due)
+        calls = [(run_delivery, f"delivery-{i}-{n + 1}") for i, n in due]
+        queue = job_queue(app)
+        if calls and queue is not None:
+            # A row whose next attempt's job waits in the queue needs no other: one more per
+            # sweep floods a queue that is behind. Any other is sent again: a scheduled retry
+            # (RQ's scheduler dies with a SIGKILLed worker and is not replaced for minutes),
+            # a job a killed worker had taken, a job Redis forgot.
+            try:
+                waiting = set(queue.get_job_ids())
+            except Exception:
+                log.exception("Could not read the queue; every due delivery is sent again.")
+                waiting = set()
+            calls = [call for call in calls if call[1] not in waiting]
+        return send_calls(app, calls) if calls else 0
 
 
 def delivery_summary(referral: Referral) -> list[Delivery]:

@@ -1,0 +1,295 @@
+"""`python -m bench.delivery`: how fast the referral outbox delivers, against RQ's own pace.
+
+A scratch PostgreSQL database (``inclusive_bench_delivery``, dropped and migrated at start),
+Redis database 10 and a webhook receiver on 127.0.0.1 that verifies every request. For each
+worker class (``flask worker``, forking; ``flask worker --simple``, in-process), two worker
+processes, and with the same two workers:
+
+(a) a trivial RQ job: BENCH_TRIVIAL_JOBS (2,000) no-op jobs sent with ``enqueue_many``
+    while the workers are suspended, then timed from the resume to the last one finished;
+(b) delivery: BENCH_DELIVERY_EVENTS (1,000) referral events committed while the workers are
+    suspended, then timed from the resume until every webhook is delivered (signed, posted
+    to the receiver, verified there, recorded in the database); the ratio b/a (target 0.5);
+(c) latency: with idle workers, BENCH_LATENCY_EVENTS (100) events committed one at a time;
+    the time from the commit to the receiver's 200 (p50, p95, max; target p95 under 2 s).
+
+Then (d) the cost of one ``outbox.attempt`` in this process, without RQ, for diagnosis.
+A measurement, not a test: it exits 0 when a target is missed and marks the line MISSED.
+Only the standard library is imported at the top: forking workers import this module in
+every work horse to find :func:`noop`.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+
+
+def noop() -> None:
+    """The trivial job."""
+
+
+def env_int(name: str, default: int) -> int:
+    raw = os.environ.get(name, "").replace("_", "").replace(",", "").strip()
+    return int(raw) if raw else default
+
+
+RATIO_TARGET = 0.5
+P95_TARGET_MS = 2000.0
+WORKERS = 2
+BATCH = 50
+CLASSES = {"forking": ["worker"], "simple": ["worker", "--simple"]}
+
+
+def say(line: str) -> None:
+    print(line, flush=True)
+
+
+def percentile(values: list[float], share: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, round(share * len(ordered)) - 1))]
+
+
+class Steps:
+    """Events without end: each referral is sent, acknowledged, put under review, then
+    asked for information and resumed, again and again (every step is one event)."""
+
+    LOOP = ("request_info", "resume_review")
+
+    def __init__(self, referral_ids: list[int]) -> None:
+        self.ids = list(referral_ids)
+        self.done = dict.fromkeys(self.ids, 0)
+        self.turn = 0
+
+    def next(self) -> tuple[int, str, str]:
+        rid = self.ids[self.turn % len(self.ids)]
+        self.turn += 1
+        n = self.done[rid]
+        self.done[rid] = n + 1
+        head = ("send", "acknowledge", "start_review")
+        action = head[n] if n < len(head) else self.LOOP[(n - len(head)) % 2]
+        return rid, action, "Which oven, and its price?" if action == "request_info" else ""
+
+
+def main() -> int:
+    import tempfile
+    import threading
+    from pathlib import Path
+
+    import psycopg
+    from redis import Redis
+    from rq import Queue
+    from rq.registry import FailedJobRegistry, FinishedJobRegistry
+    from rq.suspension import resume, suspend
+
+    from bench.delivery import noop as trivial_job  # by its module's name, not __main__'s
+    from faults.run import Proc, fresh_database, make_app, make_world, migrate, platform_env
+    from faults.run import wait_ready as wait_listening
+    from tests.webhook_receiver import WebhookReceiver
+
+    trivial_n = env_int("BENCH_TRIVIAL_JOBS", 2000)
+    delivery_n = env_int("BENCH_DELIVERY_EVENTS", 1000)
+    latency_n = env_int("BENCH_LATENCY_EVENTS", 100)
+    attempt_n = env_int("BENCH_ATTEMPT_EVENTS", 200)
+    classes = [
+        c.strip()
+        for c in os.environ.get("BENCH_WORKER_CLASSES", "forking,simple").split(",")
+        if c.strip()
+    ]
+    server_url = os.environ.get("BENCH_SERVER_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+    redis_url = os.environ.get("BENCH_DELIVERY_REDIS_URL", "redis://127.0.0.1:6379/10")
+    run_dir = Path(tempfile.mkdtemp(prefix="inclusive-bench-delivery-"))
+    (run_dir / "instance").mkdir()
+    database_url = fresh_database(
+        server_url, os.environ.get("BENCH_DELIVERY_DATABASE", "inclusive_bench_delivery")
+    )
+    redis = Redis.from_url(redis_url)
+    redis.flushdb()
+
+    from inclusive.referrals.webhooks import new_secret
+
+    arrivals: dict[str | None, float] = {}
+    lock = threading.Lock()
+
+    def responder(delivery: object) -> int:
+        with lock:
+            arrivals.setdefault(getattr(delivery, "webhook_id", None), time.monotonic())
+        return 200
+
+    secret = new_secret()
+    receiver = WebhookReceiver([secret], responder=responder)
+    env = platform_env(database_url, redis_url, "bench-delivery", run_dir / "instance")
+    say(
+        f"delivery bench: {WORKERS} workers per class ({', '.join(classes)}); "
+        f"{database_url}; {redis_url}; logs in {run_dir}"
+    )
+    migrate(env)
+    app = make_app(env)
+    world = make_world(app, receiver.url, secret, 60, slug="bench-delivery")
+    steps = Steps(world.referral_ids)
+    queue = Queue("bench-delivery", connection=redis)
+
+    from sqlalchemy import select
+
+    from faults.run import act as referral_act
+    from inclusive.extensions import db
+    from inclusive.referrals import outbox
+    from inclusive.referrals.models import Delivery
+    from inclusive.tenancy.scope import tenant_scope
+
+    def act_one() -> None:
+        rid, action, note = steps.next()
+        if action == "request_info" or action == "resume_review":
+            from inclusive.referrals import services
+            from inclusive.referrals.models import Referral, Side
+
+            with tenant_scope(world.org_id):
+                referral = db.session.get(Referral, rid)
+            services.apply(referral, action, Side.PARTNER, None, note=note)
+        else:
+            referral_act(world, rid, action)
+
+    def commit() -> None:
+        with tenant_scope(world.org_id):
+            db.session.commit()
+
+    def delivered_count() -> int:
+        with psycopg.connect(database_url) as conn:
+            return conn.execute(
+                "SELECT count(*) FROM deliveries WHERE status = 'delivered'"
+            ).fetchone()[0]
+
+    def wait_for(condition, timeout: float, what: str) -> float:  # noqa: ANN001
+        deadline = time.monotonic() + timeout
+        while not condition():
+            if time.monotonic() > deadline:
+                raise SystemExit(f"timed out waiting for {what}; logs in {run_dir}")
+            time.sleep(0.05)
+        return time.monotonic()
+
+    results: dict[str, dict[str, float]] = {}
+    try:
+        with app.app_context():
+            for name in classes:
+                workers = [
+                    Proc(f"{name}-{n + 1}", CLASSES[name], env, run_dir) for n in range(WORKERS)
+                ]
+                for worker in workers:
+                    worker.start()
+                try:
+                    wait_listening(workers)
+                    # (a) the trivial job ---------------------------------------------------
+                    suspend(redis)
+                    finished = FinishedJobRegistry(queue=queue)
+                    failed = FailedJobRegistry(queue=queue)
+                    base = finished.count + failed.count
+                    for start in range(0, trivial_n, 500):
+                        queue.enqueue_many(
+                            [
+                                Queue.prepare_data(trivial_job)
+                                for _ in range(min(500, trivial_n - start))
+                            ]
+                        )
+                    started = time.monotonic()
+                    resume(redis)
+                    ended = wait_for(
+                        lambda: finished.count + failed.count - base >= trivial_n,  # noqa: B023
+                        600,
+                        "the trivial jobs",
+                    )
+                    if failed.count:
+                        raise SystemExit(f"{failed.count} trivial jobs failed; see {run_dir}")
+                    trivial = trivial_n / (ended - started)
+                    say(
+                        f"trivial RQ job, 2 {name} workers: {trivial_n} no-op jobs "
+                        f"(enqueue_many) in {ended - started:.1f} s = {trivial:.1f} jobs/s"
+                    )
+                    # (b) delivery ----------------------------------------------------------
+                    suspend(redis)
+                    before = delivered_count()
+                    seen = len(arrivals)
+                    for start in range(0, delivery_n, BATCH):
+                        for _ in range(min(BATCH, delivery_n - start)):
+                            act_one()
+                        commit()
+                    started = time.monotonic()
+                    resume(redis)
+                    ended = wait_for(
+                        lambda: delivered_count() - before >= delivery_n,  # noqa: B023
+                        900,
+                        "the deliveries",
+                    )
+                    got = len(arrivals) - seen
+                    rate = delivery_n / (ended - started)
+                    ratio = rate / trivial
+                    say(
+                        f"delivery, 2 {name} workers: {delivery_n} events signed, posted, "
+                        f"verified by the receiver ({got} new ids) and recorded in "
+                        f"{ended - started:.1f} s = {rate:.1f} events/s"
+                    )
+                    missed = "" if ratio >= RATIO_TARGET else " MISSED"
+                    say(
+                        f"delivery/trivial, 2 {name} workers: {ratio:.2f} "
+                        f"(target >= {RATIO_TARGET}){missed}"
+                    )
+                    # (c) latency -----------------------------------------------------------
+                    time.sleep(1.0)  # idle workers
+                    latencies: list[float] = []
+                    for _ in range(latency_n):
+                        act_one()
+                        db.session.flush()
+                        with tenant_scope(world.org_id):
+                            (row_id,) = db.session.scalars(
+                                select(Delivery.id).where(
+                                    Delivery.attempts == 0, Delivery.status == "pending"
+                                )
+                            ).all()
+                        wid = f"msg_{row_id.replace('-', '')}"
+                        sent = time.monotonic()
+                        commit()
+                        wait_for(lambda: wid in arrivals, 60, "a delivery")  # noqa: B023
+                        latencies.append((arrivals[wid] - sent) * 1000)
+                        time.sleep(0.05)
+                    p95 = percentile(latencies, 0.95)
+                    missed = "" if p95 < P95_TARGET_MS else " MISSED"
+                    say(
+                        f"commit -> receiver 200, 2 idle {name} workers: p95 {p95:.0f} ms "
+                        f"(p50 {percentile(latencies, 0.5):.0f}, max {max(latencies):.0f}) over "
+                        f"{latency_n} events (target p95 < {P95_TARGET_MS:.0f} ms){missed}"
+                    )
+                    results[name] = {"trivial": trivial, "delivery": rate, "p95": p95}
+                finally:
+                    resume(redis)
+                    for worker in workers:
+                        worker.stop()
+            # (d) one attempt in this process, without RQ -----------------------------------
+            if attempt_n:
+                ids: list[str] = []
+                for _ in range(attempt_n):
+                    act_one()
+                    db.session.flush()
+                commit()
+                redis.delete("rq:queue:bench-delivery")  # no worker runs: do them here
+                with tenant_scope(world.org_id):
+                    ids = list(
+                        db.session.scalars(select(Delivery.id).where(Delivery.status == "pending"))
+                    )
+                db.session.remove()
+                started = time.monotonic()
+                for delivery_id in ids:
+                    outbox.attempt(delivery_id)
+                    db.session.remove()
+                spent = (time.monotonic() - started) / max(1, len(ids)) * 1000
+                say(
+                    f"outbox.attempt in one process, no RQ: {spent:.1f} ms per webhook "
+                    f"({len(ids)} deliveries) = {1000 / spent:.0f}/s per process"
+                )
+    finally:
+        resume(redis)
+        receiver.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

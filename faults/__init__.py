@@ -1,0 +1,1 @@
+"""Fault injection against real processes (`make faults`); not a test, not shipped."""
