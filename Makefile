@@ -70,7 +70,7 @@ format: $(VENV)/.installed-test
 
 # Collect the strings to translate into the catalogues (for translators).
 extract-messages: $(VENV)/.installed
-	$(BIN)/pybabel extract --no-location --sort-output -F babel.cfg -k _l -k lazy_gettext -o inclusive/translations/messages.pot .
+	$(BIN)/pybabel extract --no-location --sort-output -F babel.cfg -k _l -k lazy_gettext -k lazy_pgettext:1c,2 -o inclusive/translations/messages.pot .
 	$(BIN)/pybabel update -i inclusive/translations/messages.pot -d inclusive/translations --no-fuzzy-matching
 
 clean:

@@ -41,6 +41,8 @@ def current_strings(tmp_path_factory) -> set[str]:
             "_l",
             "-k",
             "lazy_gettext",
+            "-k",
+            "lazy_pgettext:1c,2",
             "-o",
             str(pot),
             ".",

@@ -16,6 +16,7 @@ from typing import Any
 
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
+from flask_babel import lazy_pgettext
 from sqlalchemy import Select, func, select
 
 from inclusive.audit.services import record
@@ -57,9 +58,9 @@ STATE_LABELS = {
     S.APPROVED: _l("Approved"),
     S.DECLINED: _l("Declined"),
     S.DISBURSED: _l("Disbursed"),
-    S.CLOSED: _l("Closed"),
-    S.WITHDRAWN: _l("Withdrawn"),
-    S.EXPIRED: _l("Expired"),
+    S.CLOSED: lazy_pgettext("referral state", "Closed"),
+    S.WITHDRAWN: lazy_pgettext("referral state", "Withdrawn"),
+    S.EXPIRED: lazy_pgettext("referral state", "Expired"),
     S.DELIVERY_FAILED: _l("Delivery failed"),
 }
 
