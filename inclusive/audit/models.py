@@ -19,6 +19,7 @@ class AuditEvent(TenantMixin, db.Model):
     """One change: appended, never edited."""
 
     __tablename__ = "audit_events"
+    org_id_index = False  # (org_id, producer_id, at) serves it
     __table_args__ = (
         tenant_fk("producer_id", "producers"),
         tenant_fk("program_id", "programs"),

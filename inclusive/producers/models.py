@@ -131,6 +131,7 @@ class ProducerSector(TenantMixin, db.Model):
 
     __tablename__ = "producer_sectors"
     org_id_index = False  # (org_id, sector, producer_id) serves it
+    org_id_foreign_key = False  # (org_id, producer_id) -> producers(org_id, id) implies it
     __table_args__ = (
         tenant_fk("producer_id", "producers"),
         UniqueConstraint("producer_id", "sector"),

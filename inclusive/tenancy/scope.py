@@ -41,14 +41,17 @@ class TenantMixin:
     #: False in a table whose composite (org_id, ...) indexes serve every lookup by org_id:
     #: a single-column index would only slow its inserts.
     org_id_index = True
+    #: False in a table whose composite tenant key (org_id, x) -> parent(org_id, id), on a
+    #: non-null x, already makes the database refuse an org_id of no organization (the
+    #: parent's own key to organizations does) and deletes the rows with the organization.
+    org_id_foreign_key = True
 
     @declared_attr
     def org_id(cls) -> Mapped[int]:
-        return mapped_column(
-            ForeignKey("organizations.id", ondelete="CASCADE"),
-            nullable=False,
-            index=cls.org_id_index,
+        keys = (
+            [ForeignKey("organizations.id", ondelete="CASCADE")] if cls.org_id_foreign_key else []
         )
+        return mapped_column(*keys, nullable=False, index=cls.org_id_index)
 
 
 def current_org_id() -> int | None:

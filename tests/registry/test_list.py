@@ -281,3 +281,47 @@ class TestExport:
         link = re.search(r'href="([^"]*export\.csv[^"]*)"', page).group(1)
         rows = self._rows(client.get(link.replace("&amp;", "&")))
         assert [r["name"] for r in rows] == ["José Quispe"]
+
+
+#: The producer list's rows as its template printed them before the view built them
+#: (``_list_rows``): the page must stay byte for byte what it was.
+JINJA_ROWS = """\
+{% set t_name, t_kind, t_region, t_phone, t_sectors = _('Name'), _('Kind'), _('Region'), _('Phone'), _('Sectors') %}
+{%- for p in producers %}
+        <tr>
+          {% if enrolling %}<td><input type="checkbox" name="producer_ids" value="{{ p.id }}" aria-label="{{ p.select_label }}"></td>{% endif %}
+          <td data-label="{{ t_name }}"><a href="{{ show_url }}{{ p.id }}">{{ p.name }}</a>{% if p.national_id %}<br><small>{{ p.national_id }}</small>{% endif %}</td>
+          <td data-label="{{ t_kind }}">{{ p.kind_label }}</td>
+          <td data-label="{{ t_region }}">{{ p.region }}{% if p.municipality %}, {{ p.municipality }}{% endif %}</td>
+          <td data-label="{{ t_phone }}">{{ p.phone }}</td>
+          <td data-label="{{ t_sectors }}">{{ p.sectors_label }}</td>
+        </tr>
+      {% endfor %}"""  # noqa: E501
+
+
+@pytest.mark.parametrize("enrolling", [True, False])
+@pytest.mark.parametrize("language", ["en", "es"])
+def test_the_rows_are_what_the_template_printed(app, enrolling, language):
+    from flask_babel import force_locale
+    from markupsafe import Markup
+
+    from inclusive.producers.views import _list_rows
+
+    tricky = '<b>"Tom & Jerry\'s"</b>'
+    producers = [
+        registry.ListedProducer(
+            id=7, name=tricky, national_id="A&B<1>", kind="cooperative", region="Cusco & <Sur>",
+            municipality='"Calca"', phone="+51 <9>", sectors=["agriculture", "crafts"],
+            kind_label="Cooperativa & <co>", sectors_label="A & B", select_label=Markup("Select ")
+            + tricky,
+        ),
+        registry.ListedProducer(
+            id=8, name="Plain", national_id=None, kind="individual", region="Puno",
+            municipality="", phone="", kind_label="Individual", sectors_label="",
+            select_label=Markup("Select Plain"),
+        ),
+    ]  # fmt: skip
+    with app.test_request_context(), force_locale(language):
+        template = app.jinja_env.from_string(JINJA_ROWS)
+        context = {"producers": producers, "enrolling": enrolling, "show_url": "/o/a&b/p/"}
+        assert str(_list_rows(producers, "/o/a&b/p/", enrolling)) == template.render(context)

@@ -33,7 +33,7 @@ def test_every_tenant_table_has_an_indexed_non_null_org_id():
         # indexes serve every lookup by organization need not keep a single-column one).
         assert any(ix.columns.keys()[0] == "org_id" for ix in table.indexes), table.name
         if not table.c.org_id.index:
-            assert table.name in {"producers", "producer_sectors"}, table.name
+            assert table.name in {"producers", "producer_sectors", "audit_events"}, table.name
 
 
 def test_query_without_an_organization_raises():
@@ -142,3 +142,26 @@ def test_the_filter_built_once_per_organization_keeps_each_to_its_own():
                 rows = db.session.scalars(select(Membership).where(Membership.id > 0)).all()
                 assert {m.org_id for m in rows} == {org.id}
             db.session.expunge_all()
+
+
+def test_the_database_refuses_a_sector_of_no_or_another_organization():
+    """producer_sectors has no key of its own to organizations: its tenant key refuses both."""
+    if db.engine.dialect.name != "postgresql":
+        pytest.skip("SQLite does not check foreign keys here")
+    from sqlalchemy.exc import IntegrityError
+
+    from inclusive.producers.models import ProducerSector
+
+    a, b = _two_orgs_with_members()
+    with tenant_scope(a.id):
+        producer = factories.ProducerFactory()
+        db.session.flush()
+        producer_id = producer.id
+    missing = max(a.id, b.id) + 1000
+    for org_id in (b.id, missing):
+        with pytest.raises(IntegrityError), db.session.begin_nested():
+            db.session.execute(
+                ProducerSector.__table__.insert().values(
+                    org_id=org_id, producer_id=producer_id, sector="agriculture"
+                )
+            )
