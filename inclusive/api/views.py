@@ -26,6 +26,7 @@ from inclusive.partners.models import CapitalPartner
 from inclusive.referrals import endpoints, services
 from inclusive.referrals.endpoints import EndpointError
 from inclusive.referrals.models import ApiToken, Referral, Side, WebhookEndpoint
+from inclusive.referrals.profile import decimal_amount
 from inclusive.referrals.services import Disbursement, ReferralError, ReferralFilters
 from inclusive.tenancy.models import Organization
 from inclusive.tenancy.scope import ALL_TENANTS
@@ -144,13 +145,6 @@ def _via() -> dict[str, str]:
 # Presenting ----------------------------------------------------------------------------------
 
 
-def money(hundredths: int | None) -> str | None:
-    if hundredths is None:
-        return None
-    whole, cents = divmod(hundredths, 100)
-    return f"{whole}.{cents:02d}"
-
-
 def _summary(referral: Referral) -> dict[str, Any]:
     return {
         "id": referral.id,
@@ -162,7 +156,7 @@ def _summary(referral: Referral) -> dict[str, Any]:
         "state": referral.state,
         "state_label": services.state_label(referral.state),
         "product": referral.product,
-        "amount_requested": money(referral.amount_requested),
+        "amount_requested": decimal_amount(referral.amount_requested),
         "currency": referral.currency,
         "sent_at": referral.sent_at,
         "updated_at": referral.updated_at,
@@ -185,7 +179,7 @@ def _detail(referral: Referral) -> dict[str, Any]:
     disbursement = None
     if referral.disbursed_amount is not None and referral.disbursed_on is not None:
         disbursement = {
-            "amount": money(referral.disbursed_amount),
+            "amount": decimal_amount(referral.disbursed_amount),
             "currency": referral.disbursed_currency,
             "date": referral.disbursed_on,
             "product": referral.disbursed_product,

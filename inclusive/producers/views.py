@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import csv
-import io
 from collections.abc import Iterator
 from datetime import date
 from typing import Any
 
-from flask import Response, flash, redirect, render_template, request, stream_with_context, url_for
+from flask import flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_babel import ngettext
@@ -18,6 +16,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import joinedload, lazyload
 
 from inclusive.audit.models import AuditEvent
+from inclusive.csvexport import csv_download
 from inclusive.extensions import db
 from inclusive.impact import services as impact
 from inclusive.impact.forms import AssessmentForm, OfftakeForm, SnapshotForm
@@ -145,14 +144,6 @@ def _list_rows(producers: list[services.ListedProducer], show_url: str, enrollin
     return Markup("".join(parts))  # noqa: S704 (every value above is escaped)
 
 
-def csv_cell(value: Any) -> str:
-    """A cell that spreadsheets will not run as a formula."""
-    text = "" if value is None else str(value)
-    if text[:1] in ("=", "+", "-", "@", "\t", "\r"):
-        return "'" + text
-    return text
-
-
 @bp.route("/export.csv")
 def export() -> Any:
     """The filtered producers as CSV (formulas escaped), streamed."""
@@ -160,32 +151,15 @@ def export() -> Any:
     query = services.filtered_producers(filters).execution_options(yield_per=1000)
     org_id = require_org_id()
 
-    def rows() -> Iterator[str]:
+    def rows() -> Iterator[list[Any]]:
         with tenant_scope(org_id):  # the body is streamed after the view has returned
-            yield from _csv_rows(query)
+            for producer in db.session.scalars(query):
+                values = {f: getattr(producer, f, "") for f in EXPORT_COLUMNS}
+                values["sectors"] = ";".join(producer.sectors)
+                values["formally_registered"] = "yes" if producer.formally_registered else "no"
+                yield [values[c] for c in EXPORT_COLUMNS]
 
-    filename = f"producers-{date.today().isoformat()}.csv"
-    return Response(
-        stream_with_context(rows()),
-        mimetype="text/csv",
-        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
-    )
-
-
-def _csv_rows(query: Any) -> Iterator[str]:
-    buffer = io.StringIO()
-    writer = csv.writer(buffer)
-    buffer.write("\ufeff")  # spreadsheets then read UTF-8
-    writer.writerow(EXPORT_COLUMNS)
-    for producer in db.session.scalars(query):
-        values = {f: getattr(producer, f, "") for f in EXPORT_COLUMNS}
-        values["sectors"] = ";".join(producer.sectors)
-        values["formally_registered"] = "yes" if producer.formally_registered else "no"
-        writer.writerow([csv_cell(values[c]) for c in EXPORT_COLUMNS])
-        yield buffer.getvalue()
-        buffer.seek(0)
-        buffer.truncate()
-    yield buffer.getvalue()
+    return csv_download(f"producers-{date.today().isoformat()}.csv", EXPORT_COLUMNS, rows)
 
 
 @bp.route("/new", methods=["GET", "POST"])

@@ -151,8 +151,6 @@ class Referral(TenantMixin, db.Model):
     closed_at: Mapped[datetime | None]
     # Reminders of an unacknowledged referral: 0 none, 1 partner reminded, 2 escalated.
     reminder_level: Mapped[int] = mapped_column(default=0)
-    # The state to return to when a failed delivery is sent again.
-    state_before_failure: Mapped[str | None] = mapped_column(String(20))
 
     producer: Mapped[Producer] = relationship(
         foreign_keys="Referral.producer_id", lazy="joined", innerjoin=True
@@ -264,7 +262,12 @@ class Delivery(TenantMixin, db.Model):
 
     @property
     def webhook_id(self) -> str:
-        return f"msg_{self.id.replace('-', '')}"
+        return webhook_id(self.id)
+
+
+def webhook_id(delivery_id: str) -> str:
+    """The ``webhook-id`` of a delivery: the same on every attempt."""
+    return f"msg_{delivery_id.replace('-', '')}"
 
 
 class DeliveryAttempt(TenantMixin, db.Model):
@@ -307,16 +310,19 @@ class WebhookEndpoint(db.Model):
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
     def secrets(self, now: datetime | None = None) -> list[str]:
-        """The secrets a delivery is signed with now: the current one, and during a
-        rotation the previous one too."""
-        moment = now or utcnow()
-        if (
-            self.previous_secret
-            and self.previous_secret_until
-            and moment < (self.previous_secret_until)
-        ):
-            return [self.secret, self.previous_secret]
-        return [self.secret]
+        """The secrets a delivery is signed with now (see :func:`signing_secrets`)."""
+        return signing_secrets(
+            self.secret, self.previous_secret, self.previous_secret_until, now or utcnow()
+        )
+
+
+def signing_secrets(
+    secret: str, previous: str | None, previous_until: datetime | None, now: datetime
+) -> list[str]:
+    """The current secret, and during a rotation the previous one too."""
+    if previous and previous_until and now < previous_until:
+        return [secret, previous]
+    return [secret]
 
 
 class ApiToken(db.Model):

@@ -36,10 +36,12 @@ from inclusive.referrals.models import (
     DeliveryStatus,
     Referral,
     ReferralEvent,
-    ReferralState,
     Side,
     WebhookEndpoint,
+    signing_secrets,
+    webhook_id,
 )
+from inclusive.referrals.profile import decimal_amount
 from inclusive.tenancy.models import Membership
 from inclusive.tenancy.roles import Role
 from inclusive.tenancy.scope import ALL_TENANTS, tenant_scope
@@ -105,7 +107,7 @@ def notify(referral: Referral, event: ReferralEvent) -> list[Delivery]:
         db.session.add(row)
     db.session.flush()
     for row in rows:
-        call_after_commit(row, run_delivery, _job_id(row))
+        call_after_commit(row, run_delivery, _job_id(row.id, row.attempts + 1))
     return rows
 
 
@@ -130,9 +132,9 @@ def _row(
     )
 
 
-def _job_id(row: Delivery) -> str:
-    """The RQ job id of a delivery's next attempt: the row's id and the attempt number."""
-    return f"delivery-{row.id}-{row.attempts + 1}"
+def _job_id(delivery_id: str, attempt: int) -> str:
+    """The RQ job id of a delivery's attempt: the row's id and the attempt's number."""
+    return f"delivery-{delivery_id}-{attempt}"
 
 
 def _partner_users(partner_id: int, admins_only: bool = False) -> list[Any]:
@@ -173,7 +175,7 @@ def webhook_payload(referral: Referral, event: ReferralEvent, row: Delivery) -> 
             },
             "state": referral.state,
             "product": referral.product,
-            "amount_requested": _money(referral.amount_requested),
+            "amount_requested": decimal_amount(referral.amount_requested),
             "currency": referral.currency,
             "profile_sha256": referral.profile_sha256,
             "event": {
@@ -189,13 +191,6 @@ def webhook_payload(referral: Referral, event: ReferralEvent, row: Delivery) -> 
             "links": {"api": f"/api/v1/referrals/{referral.id}"},
         },
     }
-
-
-def _money(hundredths: int | None) -> str | None:
-    if hundredths is None:
-        return None
-    whole, cents = divmod(hundredths, 100)
-    return f"{whole}.{cents:02d}"
 
 
 # Sending -----------------------------------------------------------------------------------
@@ -238,7 +233,7 @@ class Claim:
 
     @property
     def webhook_id(self) -> str:
-        return f"msg_{self.id.replace('-', '')}"
+        return webhook_id(self.id)
 
 
 @dataclass(frozen=True)
@@ -345,13 +340,9 @@ def _post(claim: Claim) -> Result:
     if endpoint is None or not endpoint.enabled:
         return Result("refused", "The partner's webhook endpoint is disabled or removed.")
     now = utcnow()
-    secrets = [endpoint.secret]
-    if (
-        endpoint.previous_secret
-        and endpoint.previous_secret_until
-        and now < (endpoint.previous_secret_until)
-    ):
-        secrets.append(endpoint.previous_secret)
+    secrets = signing_secrets(
+        endpoint.secret, endpoint.previous_secret, endpoint.previous_secret_until, now
+    )
     body = json.dumps(claim.payload, separators=(",", ":"), ensure_ascii=False).encode()
     config = current_app.config
     sent = webhooks.post(
@@ -470,7 +461,7 @@ def _schedule_job(claim: Claim, delay: float) -> None:
     queue = job_queue(current_app._get_current_object())
     if queue is None:
         return  # no Redis: `flask deliveries-sweep` (or the cron scheduler) retries
-    job_id = f"delivery-{claim.id}-{claim.attempts + 1}"
+    job_id = _job_id(claim.id, claim.attempts + 1)
     try:
         # RQ's scheduler keeps whole seconds and runs a job once its second has come: round
         # up, or the attempt comes up to a second early (before a receiver's Retry-After).
@@ -520,7 +511,7 @@ def resend(referral: Referral) -> int:
         row.last_error = ""
     db.session.flush()
     for row in rows:
-        call_after_commit(row, run_delivery, _job_id(row))
+        call_after_commit(row, run_delivery, _job_id(row.id, row.attempts + 1))
     return len(rows)
 
 
@@ -558,7 +549,7 @@ def sweep_deliveries(app: Flask) -> int:
     with app.app_context():
         due = due_deliveries()
         db.session.remove()
-        calls = [(run_delivery, f"delivery-{i}-{n + 1}") for i, n in due]
+        calls = [(run_delivery, _job_id(i, n + 1)) for i, n in due]
         queue = job_queue(app)
         if calls and queue is not None:
             # A row whose next attempt's job waits in the queue needs no other: one more per
@@ -582,14 +573,3 @@ def delivery_summary(referral: Referral) -> list[Delivery]:
         .order_by(Delivery.created_at.desc())
     )
     return list(db.session.scalars(query))
-
-
-__all__ = [
-    "ReferralState",
-    "attempt",
-    "delivery_summary",
-    "notify",
-    "resend",
-    "run_delivery",
-    "sweep_deliveries",
-]

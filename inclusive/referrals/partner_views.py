@@ -6,19 +6,15 @@ the partner's id (never a draft, never another partner's: 404). Both partner rol
 
 from __future__ import annotations
 
-import csv
-import io
 from collections.abc import Iterator
 from typing import Any
 
 from flask import (
-    Response,
     abort,
     flash,
     redirect,
     render_template,
     request,
-    stream_with_context,
     url_for,
 )
 from flask_babel import gettext as _
@@ -26,15 +22,16 @@ from flask_login import current_user
 from sqlalchemy import func, select
 from wtforms import SelectChoice
 
+from inclusive.csvexport import csv_download
 from inclusive.extensions import db
 from inclusive.milestones.services import today
 from inclusive.partners.models import Product
 from inclusive.partners.services import PRODUCT_LABELS
 from inclusive.partners.web import current_partner, partner_blueprint
-from inclusive.producers.views import csv_cell
 from inclusive.referrals import services
 from inclusive.referrals.forms import MessageForm, PartnerActionForm, ReferralFilterForm
 from inclusive.referrals.models import DeclineReason, Referral, ReferralState, Side
+from inclusive.referrals.profile import decimal_amount
 from inclusive.referrals.services import Disbursement, ReferralFilters
 from inclusive.referrals.views import attempt, form_refused
 from inclusive.tenancy.scope import ALL_TENANTS
@@ -129,29 +126,15 @@ def export() -> Any:
     _form, filters = _filters()
     query = services.partner_referrals(partner, filters).execution_options(yield_per=500)
 
-    def rows() -> Iterator[str]:
-        buffer = io.StringIO()
-        writer = csv.writer(buffer)
-        buffer.write("\ufeff")  # spreadsheets then read UTF-8
-        writer.writerow(EXPORT_COLUMNS)
-        for referral in db.session.scalars(query):
-            writer.writerow([csv_cell(v) for v in _csv_values(referral)])
-            yield buffer.getvalue()
-            buffer.seek(0)
-            buffer.truncate()
-        yield buffer.getvalue()
+    def rows() -> Iterator[list[Any]]:
+        return (_csv_values(referral) for referral in db.session.scalars(query))
 
-    filename = f"referrals-{partner.slug}-{today().isoformat()}.csv"
-    return Response(
-        stream_with_context(rows()),
-        mimetype="text/csv",
-        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
-    )
+    return csv_download(f"referrals-{partner.slug}-{today().isoformat()}.csv", EXPORT_COLUMNS, rows)
 
 
 def _csv_values(r: Referral) -> list[Any]:
     def amount(hundredths: int | None) -> str:
-        return "" if hundredths is None else f"{hundredths // 100}.{hundredths % 100:02d}"
+        return decimal_amount(hundredths) or ""
 
     def moment(value: Any) -> str:
         return value.isoformat() if value else ""

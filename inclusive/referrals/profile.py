@@ -147,8 +147,8 @@ def readiness(producer_id: int, on: date | None = None) -> Readiness:
 # The profile ---------------------------------------------------------------------------
 
 
-def _money(hundredths: int | None) -> str | None:
-    """Amounts travel as decimal strings: exact, and the same in every language."""
+def decimal_amount(hundredths: int | None) -> str | None:
+    """Amounts travel as decimal strings (JSON, CSV): exact, and the same in every language."""
     if hundredths is None:
         return None
     sign = "-" if hundredths < 0 else ""
@@ -260,12 +260,12 @@ def _figures(producer_id: int, day: date) -> dict:
         "months": [
             {
                 "month": r.month.isoformat()[:7],
-                "sales": _money(r.sales),
-                "costs": _money(r.costs),
-                "household_withdrawals": _money(r.household_withdrawals),
-                "reinvestment": _money(r.reinvestment),
-                "assets": _money(r.assets),
-                "debt": _money(r.debt),
+                "sales": decimal_amount(r.sales),
+                "costs": decimal_amount(r.costs),
+                "household_withdrawals": decimal_amount(r.household_withdrawals),
+                "reinvestment": decimal_amount(r.reinvestment),
+                "assets": decimal_amount(r.assets),
+                "debt": decimal_amount(r.debt),
                 "employees": r.employees,
             }
             for r in rows
@@ -274,7 +274,7 @@ def _figures(producer_id: int, day: date) -> dict:
             "status": status.status,
             "rule": status.rule,
             "months_read": status.months,
-            "surplus": _money(status.surplus),
+            "surplus": decimal_amount(status.surplus),
         },
     }
 
@@ -283,7 +283,7 @@ def _offtake(producer_id: int) -> dict:
     purchases, totals = impact.offtake(producer_id, limit=24)
     return {
         "purchases": totals.purchases,
-        "amount": _money(totals.amount),
+        "amount": decimal_amount(totals.amount),
         "on_time_share": round(totals.on_time_share, 3),
         "quality_accepted_share": round(totals.quality_share, 3),
         "latest": [
@@ -292,7 +292,7 @@ def _offtake(producer_id: int) -> dict:
                 "product": p.product,
                 "quantity": p.quantity,
                 "unit": p.unit,
-                "amount": _money(p.amount),
+                "amount": decimal_amount(p.amount),
                 "on_time": p.on_time,
                 "quality_accepted": p.quality_accepted,
             }

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date
 from decimal import Decimal
 from typing import Any
 
@@ -420,7 +420,6 @@ def apply(
             data.update(_disburse(referral, disbursement or Disbursement()))
         elif name == "acknowledge":
             referral.acknowledged_at = utcnow()
-            referral.state_before_failure = None
         elif name == "close":
             referral.closed_at = utcnow()
         event = _move(referral, action, side, actor, note=note, data=data)
@@ -466,7 +465,7 @@ def _disburse(referral: Referral, d: Disbursement) -> dict[str, Any]:
     referral.disbursed_product = product
     referral.disbursed_term_months = term
     return {
-        "amount": profile._money(amount),
+        "amount": profile.decimal_amount(amount),
         "currency": currency,
         "date": d.disbursed_on.isoformat(),  # type: ignore[union-attr]
         "product": product,
@@ -837,10 +836,6 @@ def answered_days(referral: Referral) -> float | None:
     return None
 
 
-def now() -> datetime:
-    return utcnow()
-
-
 # Deliveries --------------------------------------------------------------------------------
 
 
@@ -848,7 +843,6 @@ def mark_delivery_failed(referral: Referral) -> None:
     """A delivery to the partner failed for good: a sent referral shows delivery_failed, and
     the partner's administrators and the organization are told by e-mail."""
     if referral.state == S.SENT:
-        referral.state_before_failure = referral.state
         _system_move(
             referral,
             S.DELIVERY_FAILED,
@@ -882,9 +876,8 @@ def resend_deliveries(referral: Referral, actor: User | None) -> int:
     if not count:
         raise ReferralError(_("No failed delivery to send again."))
     before = referral.state
-    if referral.state == S.DELIVERY_FAILED:
-        referral.state = referral.state_before_failure or S.SENT
-        referral.state_before_failure = None
+    if referral.state == S.DELIVERY_FAILED:  # reached from sent only: sent again
+        referral.state = S.SENT
     _event(
         referral,
         "resent",

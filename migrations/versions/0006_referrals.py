@@ -80,7 +80,6 @@ def upgrade():
     sa.Column('disbursed_term_months', sa.Integer(), nullable=True),
     sa.Column('closed_at', sa.DateTime(), nullable=True),
     sa.Column('reminder_level', sa.Integer(), nullable=False),
-    sa.Column('state_before_failure', sa.String(length=20), nullable=True),
     sa.Column('org_id', sa.Integer(), nullable=False),
     sa.CheckConstraint("decline_reason IS NULL OR decline_reason IN ('repayment_capacity', 'credit_history', 'insufficient_record', 'outside_policy', 'outside_region', 'no_contact', 'producer_declined', 'other')", name=op.f('ck_referrals_decline_reason')),
     sa.CheckConstraint("state = 'draft' OR profile_sha256 IS NOT NULL", name=op.f('ck_referrals_frozen')),
