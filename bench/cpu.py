@@ -20,13 +20,17 @@ def _stat(pid: int) -> list[str] | None:
     return text[text.rindex(")") + 2 :].split()  # fields after the command name
 
 
-def cpu_seconds(pids: list[int]) -> dict[int, float]:
-    """CPU seconds (user + system) of each process still alive."""
+def cpu_seconds(pids: list[int], children: bool = False) -> dict[int, float]:
+    """CPU seconds (user + system) of each process still alive; with ``children``, those
+    of its children that have exited and been waited for (a forking RQ worker's horses)."""
     found = {}
     for pid in pids:
         fields = _stat(pid)
         if fields:
-            found[pid] = (int(fields[11]) + int(fields[12])) / TICKS  # utime, stime
+            ticks = int(fields[11]) + int(fields[12])  # utime, stime
+            if children:
+                ticks += int(fields[13]) + int(fields[14])  # cutime, cstime
+            found[pid] = ticks / TICKS
     return found
 
 

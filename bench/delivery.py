@@ -73,6 +73,7 @@ class Steps:
 
 
 def main() -> int:
+    import resource
     import tempfile
     import threading
     from pathlib import Path
@@ -83,6 +84,7 @@ def main() -> int:
     from rq.registry import FailedJobRegistry, FinishedJobRegistry
     from rq.suspension import resume, suspend
 
+    from bench import cpu
     from bench.delivery import noop as trivial_job  # by its module's name, not __main__'s
     from faults.run import Proc, fresh_database, make_app, make_world, migrate, platform_env
     from faults.run import wait_ready as wait_listening
@@ -154,11 +156,44 @@ def main() -> int:
         with tenant_scope(world.org_id):
             db.session.commit()
 
+    # One connection for the polling: a new one every 50 ms would cost PostgreSQL a process
+    # start each time, CPU taken from the deliveries being measured.
+    poll = psycopg.connect(database_url, autocommit=True)
+
     def delivered_count() -> int:
-        with psycopg.connect(database_url) as conn:
-            return conn.execute(
-                "SELECT count(*) FROM deliveries WHERE status = 'delivered'"
-            ).fetchone()[0]
+        row = poll.execute("SELECT count(*) FROM deliveries WHERE status = 'delivered'")
+        return row.fetchone()[0]
+
+    redis_pid = int(redis.info("server")["process_id"])
+
+    def cpu_snapshot(workers: list[Proc]) -> dict[str, float]:
+        """CPU seconds so far: the workers (their reaped work horses included), the
+        delivery database's backends, Redis, and this process (the receiver, the polling)."""
+        pids = [w.process.pid for w in workers if w.process is not None]
+        backend_pids = [
+            row[0]
+            for row in poll.execute(
+                "SELECT pid FROM pg_stat_activity WHERE datname = current_database() "
+                "AND backend_type = 'client backend' AND pid <> pg_backend_pid()"
+            )
+        ]
+        own = resource.getrusage(resource.RUSAGE_SELF)
+        return {
+            "workers": sum(cpu.cpu_seconds(pids, children=True).values()),
+            "postgres": sum(cpu.cpu_seconds(backend_pids).values()),
+            "redis": sum(cpu.cpu_seconds([redis_pid]).values()),
+            "receiver": own.ru_utime + own.ru_stime,
+            "_backends": tuple(backend_pids),  # type: ignore[dict-item]
+        }
+
+    def cpu_line(label: str, before: dict[str, float], after: dict[str, float], n: int) -> str:
+        parts = []
+        for key in ("workers", "postgres", "redis", "receiver"):
+            spent = after[key] - before[key]
+            if key == "postgres" and before["_backends"] != after["_backends"]:
+                spent = max(spent, 0.0)  # backends came or went: a lower bound
+            parts.append(f"{key} {spent / n * 1000:.2f}")
+        return f"cpu ms per {label}: " + ", ".join(parts)
 
     def wait_for(condition, timeout: float, what: str) -> float:  # noqa: ANN001
         deadline = time.monotonic() + timeout
@@ -191,6 +226,7 @@ def main() -> int:
                                 for _ in range(min(500, trivial_n - start))
                             ]
                         )
+                    cpu_before = cpu_snapshot(workers)
                     started = time.monotonic()
                     resume(redis)
                     ended = wait_for(
@@ -205,6 +241,8 @@ def main() -> int:
                         f"trivial RQ job, 2 {name} workers: {trivial_n} no-op jobs "
                         f"(enqueue_many) in {ended - started:.1f} s = {trivial:.1f} jobs/s"
                     )
+                    cpu_after = cpu_snapshot(workers)
+                    say(cpu_line(f"trivial job ({name})", cpu_before, cpu_after, trivial_n))
                     # (b) delivery ----------------------------------------------------------
                     suspend(redis)
                     before = delivered_count()
@@ -213,6 +251,7 @@ def main() -> int:
                         for _ in range(min(BATCH, delivery_n - start)):
                             act_one()
                         commit()
+                    cpu_before = cpu_snapshot(workers)
                     started = time.monotonic()
                     resume(redis)
                     ended = wait_for(
@@ -220,6 +259,7 @@ def main() -> int:
                         900,
                         "the deliveries",
                     )
+                    cpu_after = cpu_snapshot(workers)
                     got = len(arrivals) - seen
                     rate = delivery_n / (ended - started)
                     ratio = rate / trivial
@@ -228,6 +268,7 @@ def main() -> int:
                         f"verified by the receiver ({got} new ids) and recorded in "
                         f"{ended - started:.1f} s = {rate:.1f} events/s"
                     )
+                    say(cpu_line(f"delivery ({name})", cpu_before, cpu_after, delivery_n))
                     missed = "" if ratio >= RATIO_TARGET else " MISSED"
                     say(
                         f"delivery/trivial, 2 {name} workers: {ratio:.2f} "
@@ -288,6 +329,7 @@ def main() -> int:
     finally:
         resume(redis)
         receiver.stop()
+        poll.close()
     return 0
 
 

@@ -16,16 +16,18 @@ recorded with ``verified=False``. Replies come from the script queue first, then
 
 from __future__ import annotations
 
+import contextlib
 import json
+import socket
 import threading
 from collections import Counter, deque
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+from urllib.parse import urlsplit
 
 from standardwebhooks.webhooks import Webhook
-from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
-from werkzeug.wrappers import Request, Response
 
 
 @dataclass(frozen=True)
@@ -53,9 +55,96 @@ class Delivery:
     status: int  # what the receiver answered
 
 
-class _QuietHandler(WSGIRequestHandler):
-    def log_request(self, *args: Any, **kwargs: Any) -> None:
-        pass
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True  # a kept-alive connection never holds up the end of a test
+    receiver: WebhookReceiver
+
+    def __init__(self, address: tuple[str, int]) -> None:
+        super().__init__(address, _Handler)
+        self.connections: set[socket.socket] = set()
+        self.connections_lock = threading.Lock()
+
+    def close_connections(self) -> None:
+        """End the kept-alive connections too: a stopped receiver answers nothing more."""
+        with self.connections_lock:
+            for conn in self.connections:
+                with contextlib.suppress(OSError):
+                    conn.shutdown(socket.SHUT_RDWR)
+            self.connections.clear()
+
+
+class _Handler(BaseHTTPRequestHandler):
+    """HTTP/1.1 with keep-alive, as a partner's web server answers: one connection carries
+    many deliveries (werkzeug's development server closes every connection)."""
+
+    protocol_version = "HTTP/1.1"
+    timeout = 30  # an idle kept-alive connection is closed after this many seconds
+    server: _Server
+
+    def setup(self) -> None:
+        super().setup()
+        with self.server.connections_lock:
+            self.server.connections.add(self.connection)
+
+    def finish(self) -> None:
+        with self.server.connections_lock:
+            self.server.connections.discard(self.connection)
+        super().finish()
+
+    def do_POST(self) -> None:
+        self._answer()
+
+    def do_GET(self) -> None:
+        self._answer()
+
+    def do_PUT(self) -> None:
+        self._answer()
+
+    def _answer(self) -> None:
+        try:
+            raw = self._body()
+        except ValueError:
+            self._send(Reply(400, body="bad request body"), close=True)
+            return
+        headers = {k.lower(): v for k, v in self.headers.items()}
+        reply = self.server.receiver._receive(self.command, urlsplit(self.path).path, raw, headers)
+        self._send(reply)
+
+    def _body(self) -> bytes:
+        if "chunked" in self.headers.get("transfer-encoding", "").lower():
+            data = b""
+            while True:
+                size = int(self.rfile.readline().split(b";")[0].strip(), 16)
+                if size == 0:
+                    while self.rfile.readline() not in (b"\r\n", b"\n", b""):
+                        pass  # trailers
+                    return data
+                data += self.rfile.read(size)
+                self.rfile.readline()
+        length = int(self.headers.get("content-length") or 0)
+        if length < 0:
+            raise ValueError("negative content-length")
+        return self.rfile.read(length) if length else b""
+
+    def _send(self, reply: Reply, close: bool = False) -> None:
+        body = reply.body.encode()
+        self.send_response(reply.status)
+        for name, value in reply.headers.items():
+            self.send_header(name, value)
+        if reply.retry_after is not None:
+            self.send_header("Retry-After", reply.retry_after)
+        self.send_header("Content-Type", "text/plain; charset=utf-8")
+        self.send_header("Content-Length", str(len(body)))
+        if close:
+            self.send_header("Connection", "close")
+            self.close_connection = True
+        self.end_headers()
+        if body:
+            self.wfile.write(body)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        if not self.server.receiver.quiet:
+            super().log_message(format, *args)
 
 
 class WebhookReceiver:
@@ -79,13 +168,9 @@ class WebhookReceiver:
         self.responder = responder
         self._deliveries: list[Delivery] = []
         self._path = path
-        self._server: BaseWSGIServer = make_server(
-            "127.0.0.1",
-            0,
-            self._wsgi,
-            threaded=True,
-            request_handler=_QuietHandler if quiet else None,
-        )
+        self.quiet = quiet
+        self._server = _Server(("127.0.0.1", 0))
+        self._server.receiver = self
         self.port: int = self._server.server_port
         self.url = f"http://127.0.0.1:{self.port}{path}"
         self._thread = threading.Thread(
@@ -159,6 +244,7 @@ class WebhookReceiver:
         self._stopping.set()
         self._server.shutdown()
         self._server.server_close()
+        self._server.close_connections()
         self._thread.join(timeout=5)
 
     def __enter__(self) -> WebhookReceiver:
@@ -186,11 +272,8 @@ class WebhookReceiver:
             return _reply(self.responder(delivery))
         return Reply()
 
-    def _wsgi(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
-        request = Request(environ)
-        raw = request.get_data(cache=False)
-        headers = {k.lower(): v for k, v in request.headers.items()}
-        verified = request.method == "POST" and self._verify(raw, headers)
+    def _receive(self, method: str, path: str, raw: bytes, headers: dict[str, str]) -> Reply:
+        verified = method == "POST" and self._verify(raw, headers)
         try:
             body = json.loads(raw) if raw else None
         except ValueError:
@@ -206,7 +289,7 @@ class WebhookReceiver:
             verified=verified,
             raw=raw,
             headers=headers,
-            path=request.path,
+            path=path,
             status=400,
         )
         reply = self._next_reply(delivery) if verified else Reply(400, body="invalid signature")
@@ -215,10 +298,7 @@ class WebhookReceiver:
             self._arrived.notify_all()
         if reply.delay > 0:
             self._stopping.wait(reply.delay)
-        response = Response(reply.body, status=reply.status, headers=dict(reply.headers))
-        if reply.retry_after is not None:
-            response.headers["Retry-After"] = reply.retry_after
-        return response(environ, start_response)
+        return reply
 
 
 def _reply(value: Reply | int) -> Reply:

@@ -13,6 +13,8 @@ current time: receivers reject a ``webhook-timestamp`` more than five minutes aw
 
 from __future__ import annotations
 
+import atexit
+
 import base64
 import binascii
 import hashlib
@@ -388,6 +390,13 @@ def _forget_client() -> None:
 
 if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_forget_client)
+
+
+@atexit.register
+def _close_client() -> None:
+    """Close the kept-alive connections when the process ends."""
+    if _client is not None and _client_pid == os.getpid():
+        _client.close()
 
 
 def _shared_client() -> httpx.Client:
