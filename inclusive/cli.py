@@ -183,7 +183,7 @@ def worker_command(burst: bool, simple: bool) -> None:
     from rq import SimpleWorker, Worker
 
     from inclusive.jobs.queue import job_queue
-    from inclusive.jobs.runner import forget_inherited_connections
+    from inclusive.jobs.runner import forget_inherited_connections, warm_up
     from inclusive.jobs.sweeper import sweep_jobs
     from inclusive.referrals.outbox import sweep_deliveries
 
@@ -197,6 +197,7 @@ def worker_command(burst: bool, simple: bool) -> None:
     redelivered = sweep_deliveries(app)
     if redelivered:
         click.echo(f"Sent {redelivered} referral delivery(ies) left pending.")
+    warm_up(app)
     os.register_at_fork(after_in_child=lambda: forget_inherited_connections(app))
     worker_class = SimpleWorker if simple else Worker
     worker = worker_class([queue], connection=queue.connection)

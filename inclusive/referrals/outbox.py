@@ -21,7 +21,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from flask import Flask, current_app
-from sqlalchemy import and_, insert, or_, select, text, update
+from sqlalchemy import and_, insert, or_, select, update
 
 from inclusive.extensions import db
 from inclusive.jobs.mail import render_mail, send_mail
@@ -217,7 +217,8 @@ def _delivery_id(job_id: str) -> str:
 
 @dataclass(frozen=True)
 class Claim:
-    """What an attempt needs of its delivery row, read by the UPDATE that claimed it."""
+    """What an attempt needs, read by the UPDATE that claimed the row: the row's fields and,
+    for a webhook, the partner's endpoint as it is now (None when there is none)."""
 
     id: str
     org_id: int
@@ -230,6 +231,11 @@ class Claim:
     locale: str
     payload: dict[str, Any]
     attempts: int  # this attempt's number
+    url: str | None = None
+    secret: str | None = None
+    previous_secret: str | None = None
+    previous_secret_until: datetime | None = None
+    enabled: bool | None = None
 
     @property
     def webhook_id(self) -> str:
@@ -248,64 +254,121 @@ class Result:
     response_excerpt: str = ""
 
 
+# An attempt's own bookkeeping is three Core statements run on the session's connection
+# rather than through the ORM (whose per-statement work would double an attempt's cost): the
+# claim, then the attempt's record and the row's new state. They name their row by primary
+# key and serve every organization (ALL_TENANTS says so, as the sweeper's query does).
+_deliveries = Delivery.__table__
+_attempts = DeliveryAttempt.__table__
+_endpoints = WebhookEndpoint.__table__
+
+
+def _endpoint_field(column: Any) -> Any:
+    return (
+        select(column)
+        .where(_endpoints.c.partner_id == _deliveries.c.partner_id)
+        .correlate(_deliveries)
+        .scalar_subquery()
+    )
+
+
 def _claim(delivery_id: str) -> Claim | None:
     """Take the delivery for one attempt, or None when it is done, not due, or held.
 
-    One conditional UPDATE … RETURNING: two workers never hold the same attempt, and the
-    row need not be read again.
+    One conditional UPDATE … RETURNING (with the endpoint read by subqueries): two workers
+    never hold the same attempt, and nothing need be read again. Committed before returning.
     """
     now = utcnow()
     lease = timedelta(seconds=current_app.config["DELIVERY_LEASE_SECONDS"])
-    _relaxed_commit()
-    row = db.session.execute(
-        update(Delivery)
+    row = (
+        db.session.connection()
+        .execute(_claim_statement(delivery_id, now, now + lease), execution_options=ALL_TENANTS)
+        .first()
+    )
+    db.session.commit()  # no transaction stays open while the receiver or SMTP server answers
+    return None if row is None else Claim(*row)
+
+
+def _claim_statement(delivery_id: str, now: datetime, lease_until: datetime) -> Any:
+    d = _deliveries.c
+    return (
+        update(_deliveries)
         .where(
-            Delivery.id == delivery_id,
+            d.id == delivery_id,
             or_(
-                and_(Delivery.status == DeliveryStatus.PENDING, Delivery.next_attempt_at <= now),
-                and_(Delivery.status == DeliveryStatus.SENDING, Delivery.lease_until < now),
+                and_(d.status == DeliveryStatus.PENDING, d.next_attempt_at <= now),
+                and_(d.status == DeliveryStatus.SENDING, d.lease_until < now),
             ),
         )
-        .values(
-            status=DeliveryStatus.SENDING, lease_until=now + lease, attempts=Delivery.attempts + 1
-        )
+        .values(status=DeliveryStatus.SENDING, lease_until=lease_until, attempts=d.attempts + 1)
         .returning(
-            Delivery.id,
-            Delivery.org_id,
-            Delivery.referral_id,
-            Delivery.event_id,
-            Delivery.partner_id,
-            Delivery.channel,
-            Delivery.audience,
-            Delivery.recipient,
-            Delivery.locale,
-            Delivery.payload,
-            Delivery.attempts,
+            d.id,
+            d.org_id,
+            d.referral_id,
+            d.event_id,
+            d.partner_id,
+            d.channel,
+            d.audience,
+            d.recipient,
+            d.locale,
+            d.payload,
+            d.attempts,
+            _endpoint_field(_endpoints.c.url),
+            _endpoint_field(_endpoints.c.secret),
+            _endpoint_field(_endpoints.c.previous_secret),
+            _endpoint_field(_endpoints.c.previous_secret_until),
+            _endpoint_field(_endpoints.c.enabled),
         )
-        .execution_options(**ALL_TENANTS, synchronize_session=False)
-    ).first()
-    if row is None:
-        db.session.commit()
-        return None
-    return Claim(*row)
+    )
 
 
-def _relaxed_commit() -> None:
-    """On PostgreSQL, let this transaction's commit return before its WAL reaches the disk.
+def _settle_statement(delivery_id: str, attempts: int, values: dict[str, Any]) -> Any:
+    """The row's new state, if it is still this attempt's (sending, with its number)."""
+    d = _deliveries.c
+    return (
+        update(_deliveries)
+        .where(d.id == delivery_id, d.status == DeliveryStatus.SENDING, d.attempts == attempts)
+        .values(**values)
+    )
 
-    Safe for an attempt's bookkeeping: a crash may forget a claim (the row is pending again)
-    or a settle (the lease runs out and the attempt is made again, with the same webhook-id),
-    never the delivery rows themselves, which the event's own transaction wrote durably.
-    """
-    if db.session.get_bind().dialect.name == "postgresql":
-        db.session.execute(text("SET LOCAL synchronous_commit TO OFF"))
+
+def _settled_values(
+    result: Result, attempts: int, now: datetime
+) -> tuple[dict[str, Any], float | None]:
+    """The row's new columns after an attempt, and the delay before the next one (if any)."""
+    values: dict[str, Any] = {"lease_until": None}
+    if result.outcome == "delivered":
+        values.update(status=DeliveryStatus.DELIVERED, delivered_at=now, last_error="")
+        return values, None
+    values["last_error"] = result.error[:2000]
+    delay = None
+    if result.outcome == "retry":
+        delay = webhooks.retry_delay(attempts, _schedule(), result.retry_after)
+    if delay is None:
+        values["status"] = DeliveryStatus.DEAD
+    else:
+        values.update(status=DeliveryStatus.PENDING, next_attempt_at=now + timedelta(seconds=delay))
+    return values, delay
+
+
+def warm_up() -> None:
+    """In a forking worker's parent: compile an attempt's statements once. SQLAlchemy keeps
+    compiled SQL per process and a work horse inherits the parent's; each would otherwise
+    compile them again for its one job. They run against no row and are rolled back."""
+    now = utcnow()
+    conn = db.session.connection()
+    conn.execute(_claim_statement("", now, now), execution_options=ALL_TENANTS)
+    for outcome in ("delivered", "retry"):
+        values, _delay = _settled_values(Result(outcome), 1, now)
+        conn.execute(_settle_statement("", 1, values), execution_options=ALL_TENANTS)
+    db.session.rollback()
 
 
 def attempt(delivery_id: str) -> str | None:
     """Make one attempt at a delivery; return its outcome (None when there was nothing to do).
 
-    Two transactions: the claim (with what the send needs), then the attempt's record and
-    the row's new state; none is open while the receiver or the SMTP server answers.
+    Two short transactions: the claim (with what the send needs), then the attempt's record
+    and the row's new state; none is open while the receiver or the SMTP server answers.
     """
     claim = _claim(delivery_id)
     if claim is None:
@@ -327,26 +390,16 @@ def attempt(delivery_id: str) -> str | None:
 
 
 def _post(claim: Claim) -> Result:
-    endpoint = db.session.execute(
-        select(
-            WebhookEndpoint.url,
-            WebhookEndpoint.secret,
-            WebhookEndpoint.previous_secret,
-            WebhookEndpoint.previous_secret_until,
-            WebhookEndpoint.enabled,
-        ).where(WebhookEndpoint.partner_id == claim.partner_id)
-    ).first()
-    db.session.commit()  # the claim; no transaction stays open while the receiver answers
-    if endpoint is None or not endpoint.enabled:
+    if not claim.url or not claim.enabled:
         return Result("refused", "The partner's webhook endpoint is disabled or removed.")
     now = utcnow()
     secrets = signing_secrets(
-        endpoint.secret, endpoint.previous_secret, endpoint.previous_secret_until, now
+        claim.secret or "", claim.previous_secret, claim.previous_secret_until, now
     )
     body = json.dumps(claim.payload, separators=(",", ":"), ensure_ascii=False).encode()
     config = current_app.config
     sent = webhooks.post(
-        endpoint.url,
+        claim.url,
         claim.webhook_id,
         int(now.timestamp()),
         body,
@@ -404,11 +457,12 @@ def _schedule() -> tuple[float, ...]:
 def _record(claim: Claim, result: Result) -> float | None:
     """Record the attempt and settle the row, fenced by the claim: an attempt that outlived
     its lease (another worker took the row meanwhile) records itself and changes nothing.
+    A row that dies says so on its referral in the same transaction (:func:`_dead`).
     Returns the delay before the next attempt, if one is due."""
     now = utcnow()
-    _relaxed_commit()
-    db.session.execute(
-        insert(DeliveryAttempt).values(
+    conn = db.session.connection()
+    conn.execute(
+        insert(_attempts).values(
             org_id=claim.org_id,
             delivery_id=claim.id,
             number=claim.attempts,
@@ -418,31 +472,12 @@ def _record(claim: Claim, result: Result) -> float | None:
             error=result.error[:2000],
             duration_ms=result.duration_ms,
             response_excerpt=result.response_excerpt[:2000],
-        )
+        ),
+        execution_options=ALL_TENANTS,
     )
-    delay: float | None = None
-    values: dict[str, Any] = {"lease_until": None}
-    if result.outcome == "delivered":
-        values.update(status=DeliveryStatus.DELIVERED, delivered_at=now, last_error="")
-    else:
-        values["last_error"] = result.error[:2000]
-        if result.outcome == "retry":
-            delay = webhooks.retry_delay(claim.attempts, _schedule(), result.retry_after)
-        if delay is None:
-            values["status"] = DeliveryStatus.DEAD
-        else:
-            values.update(
-                status=DeliveryStatus.PENDING, next_attempt_at=now + timedelta(seconds=delay)
-            )
-    settled = db.session.execute(
-        update(Delivery)
-        .where(
-            Delivery.id == claim.id,
-            Delivery.status == DeliveryStatus.SENDING,
-            Delivery.attempts == claim.attempts,
-        )
-        .values(**values)
-        .execution_options(**ALL_TENANTS, synchronize_session=False)
+    values, delay = _settled_values(result, claim.attempts, now)
+    settled = conn.execute(
+        _settle_statement(claim.id, claim.attempts, values), execution_options=ALL_TENANTS
     )
     if settled.rowcount != 1:
         db.session.commit()  # the attempt is on record; the row is another attempt's now
@@ -453,6 +488,22 @@ def _record(claim: Claim, result: Result) -> float | None:
             _dead(claim, gone=result.outcome == "gone")
     db.session.commit()
     return delay
+
+
+def _dead(claim: Claim, gone: bool) -> None:
+    """The last attempt failed: a 410 disables the endpoint; a dead webhook says so on the
+    referral and tells the partner's admins."""
+    if gone:
+        endpoint = _endpoint(claim.partner_id)
+        if endpoint is not None:
+            endpoint.enabled = False
+            endpoint.disabled_reason = "The receiver answered 410 Gone."
+    if claim.channel != Channel.WEBHOOK:
+        return
+    from inclusive.referrals.services import mark_delivery_failed
+
+    mark_delivery_failed(db.session.get(Referral, claim.referral_id))
+    db.session.flush()
 
 
 def _schedule_job(claim: Claim, delay: float) -> None:
@@ -469,23 +520,6 @@ def _schedule_job(claim: Claim, delay: float) -> None:
         queue.enqueue_at(when, run_delivery, job_id, job_id=job_id)
     except Exception:
         log.exception("Could not schedule the retry of delivery %s; the sweeper will.", claim.id)
-
-
-def _dead(claim: Claim, gone: bool) -> None:
-    """The last attempt failed: a 410 disables the endpoint; a dead webhook says so on the
-    referral and tells the partner's admins."""
-    if gone:
-        endpoint = _endpoint(claim.partner_id)
-        if endpoint is not None:
-            endpoint.enabled = False
-            endpoint.disabled_reason = "The receiver answered 410 Gone."
-    if claim.channel != Channel.WEBHOOK:
-        return
-    referral = db.session.get(Referral, claim.referral_id)
-    from inclusive.referrals.services import mark_delivery_failed
-
-    mark_delivery_failed(referral)
-    db.session.flush()
 
 
 def resend(referral: Referral) -> int:

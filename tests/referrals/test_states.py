@@ -10,9 +10,10 @@ from sqlalchemy import func, select
 from inclusive.consents.services import revoke_consent
 from inclusive.extensions import db
 from inclusive.milestones.services import today
-from inclusive.referrals import profile, services
+from inclusive.referrals import outbox, profile, services
 from inclusive.referrals.models import (
     Delivery,
+    DeliveryAttempt,
     DeliveryStatus,
     ReferralEvent,
     ReferralState,
@@ -292,3 +293,50 @@ def test_referral_audit_events_read_in_words(draft, org):
         ).one()
         assert describe_event(event) == "Referral to Microfinanciera Andina: draft prepared."
         assert event.actor_id is not None
+
+
+def _webhook_row(draft) -> Delivery:
+    with tenant_scope(draft.org_id):
+        return next(d for d in _deliveries(draft) if d.channel == "webhook")
+
+
+def test_a_claim_holds_the_row_and_a_settle_after_the_lease_changes_nothing(
+    draft, org, staff, partner_users, endpoint
+):
+    with tenant_scope(org.id):
+        services.send(draft, staff["manager"])
+        db.session.commit()  # with no Redis, the first attempt is made right after it
+        row = _webhook_row(draft)
+        row_id, made_before = row.id, row.attempts
+        row.next_attempt_at = row.next_attempt_at - timedelta(hours=2)  # its retry is due
+        db.session.commit()
+    first = outbox._claim(row_id)
+    assert first is not None and first.attempts == made_before + 1
+    assert first.url == endpoint.url and first.enabled  # the endpoint, read by the claim
+    assert outbox._claim(row_id) is None  # held by the first attempt's lease
+    with tenant_scope(org.id):
+        row = db.session.get(Delivery, row_id)
+        row.lease_until = row.lease_until - timedelta(hours=1)  # the first worker died
+        db.session.commit()
+    second = outbox._claim(row_id)
+    assert second is not None and second.attempts == first.attempts + 1
+    assert outbox._record(first, outbox.Result("delivered")) is None  # fenced off
+    db.session.expire_all()
+    with tenant_scope(org.id):
+        row = db.session.get(Delivery, row_id)
+        assert (row.status, row.attempts) == (DeliveryStatus.SENDING, second.attempts)
+        made = db.session.scalars(
+            select(DeliveryAttempt.number).where(DeliveryAttempt.delivery_id == row_id)
+        ).all()
+    assert made[-1] == first.attempts  # the late attempt is on record, and changed nothing
+
+
+def test_the_workers_warm_up_compiles_and_changes_nothing(draft, org, staff, endpoint):
+    with tenant_scope(org.id):
+        services.send(draft, staff["manager"])
+        db.session.commit()
+        before = [(d.id, d.status, d.attempts) for d in _deliveries(draft)]
+    outbox.warm_up()
+    db.session.expire_all()
+    with tenant_scope(org.id):
+        assert [(d.id, d.status, d.attempts) for d in _deliveries(draft)] == before
