@@ -2,8 +2,10 @@
 
 A scratch PostgreSQL database (``inclusive_bench_delivery``, dropped and migrated at start),
 Redis database 10 and a webhook receiver on 127.0.0.1 that verifies every request. For each
-worker class (``flask worker``, forking; ``flask worker --simple``, in-process), two worker
-processes, and with the same two workers:
+worker class, two worker processes (``default``: ``flask worker``, RQ's forking worker that
+runs short jobs, deliveries among them, itself and forks a work horse for any other job, the
+trivial one included; ``simple``: ``flask worker --simple``, every job in the worker: the
+like-for-like comparison), and with the same two workers:
 
 (a) a trivial RQ job: BENCH_TRIVIAL_JOBS (2,000) no-op jobs sent with ``enqueue_many``
     while the workers are suspended, then timed from the resume to the last one finished;
@@ -15,8 +17,8 @@ processes, and with the same two workers:
 
 Then (d) the cost of one ``outbox.attempt`` in this process, without RQ, for diagnosis.
 A measurement, not a test: it exits 0 when a target is missed and marks the line MISSED.
-Only the standard library is imported at the top: forking workers import this module in
-every work horse to find :func:`noop`.
+Only the standard library is imported at the top: work horses import this module to find
+:func:`noop`.
 """
 
 from __future__ import annotations
@@ -39,7 +41,7 @@ RATIO_TARGET = 0.5
 P95_TARGET_MS = 2000.0
 WORKERS = 2
 BATCH = 50
-CLASSES = {"forking": ["worker"], "simple": ["worker", "--simple"]}
+CLASSES = {"default": ["worker"], "simple": ["worker", "--simple"]}
 
 
 def say(line: str) -> None:
@@ -96,7 +98,7 @@ def main() -> int:
     attempt_n = env_int("BENCH_ATTEMPT_EVENTS", 200)
     classes = [
         c.strip()
-        for c in os.environ.get("BENCH_WORKER_CLASSES", "forking,simple").split(",")
+        for c in os.environ.get("BENCH_WORKER_CLASSES", "default,simple").split(",")
         if c.strip()
     ]
     server_url = os.environ.get("BENCH_SERVER_URL", "postgresql://postgres@127.0.0.1:5432/postgres")

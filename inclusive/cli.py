@@ -177,13 +177,17 @@ def demo_data_command() -> None:
 
 @click.command("worker")
 @click.option("--burst", is_flag=True, help="Stop when the queue is empty (tests, cron).")
-@click.option("--simple", is_flag=True, help="Run jobs in this process instead of forking.")
+@click.option(
+    "--simple",
+    is_flag=True,
+    help="Run every job in this process (by default, all but short ones get a forked process).",
+)
 def worker_command(burst: bool, simple: bool) -> None:
     """Run an RQ worker (with its scheduler) for the platform's queue."""
-    from rq import SimpleWorker, Worker
+    from rq import SimpleWorker
 
     from inclusive.jobs.queue import job_queue
-    from inclusive.jobs.runner import forget_inherited_connections, warm_up
+    from inclusive.jobs.runner import PlatformWorker, forget_inherited_connections, warm_up
     from inclusive.jobs.sweeper import sweep_jobs
     from inclusive.referrals.outbox import sweep_deliveries
 
@@ -199,7 +203,7 @@ def worker_command(burst: bool, simple: bool) -> None:
         click.echo(f"Sent {redelivered} referral delivery(ies) left pending.")
     warm_up(app)
     os.register_at_fork(after_in_child=lambda: forget_inherited_connections(app))
-    worker_class = SimpleWorker if simple else Worker
+    worker_class = SimpleWorker if simple else PlatformWorker
     worker = worker_class([queue], connection=queue.connection)
     click.echo(f"Worker {os.getpid()} on queue {queue.name!r} ({worker_class.__name__}).")
     worker.work(burst=burst, with_scheduler=True, logging_level="INFO")

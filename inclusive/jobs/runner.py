@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import logging
 import traceback
+from typing import Any
 
 from flask import Flask, current_app, has_app_context
+from rq import SimpleWorker, Worker
+from rq.job import Job
+from rq.queue import Queue
 
 from inclusive.extensions import db
 from inclusive.jobs.models import JobRecord, JobStatus
@@ -102,3 +106,52 @@ def _execute(job_id: str) -> None:
             db.session.commit()
         log.warning("Job %s (%s) failed.", job_id, name)
         raise
+
+
+def short_job(func: Any) -> Any:
+    """Mark an RQ job function as short and bounded: :class:`PlatformWorker` runs it in the
+    worker itself rather than in a forked work horse."""
+    func.short_job = True
+    return func
+
+
+def _is_short(job: Job) -> bool:
+    try:
+        return bool(getattr(job.func, "short_job", False))
+    except Exception:  # a job whose function cannot be imported: RQ's own path reports it
+        return False
+
+
+class PlatformWorker(Worker):
+    """RQ's forking worker, except for :func:`short_job` jobs, which it runs itself, as RQ's
+    ``SimpleWorker`` does.
+
+    A referral delivery is one HTTP request bounded by its timeout; a work horse for it (a
+    fork of the whole platform, its own database connection) cost several times the
+    delivery (bench/README.md). Long or heavy jobs (imports) keep a horse of their own: a
+    crash or a leak in one ends with it. A short job runs under the same time limit (RQ's
+    SIGALRM death penalty), and a worker killed in the middle of one leaves its delivery
+    leased, for the sweep to send again.
+    """
+
+    _running_short = False
+
+    def execute_job(self, job: Job, queue: Queue) -> None:
+        if not _is_short(job):
+            super().execute_job(job, queue)
+            return
+        self._running_short = True
+        try:
+            SimpleWorker.execute_job(self, job, queue)  # type: ignore[arg-type]
+        finally:
+            self._running_short = False
+
+    def get_heartbeat_ttl(self, job: Job, working_time: float = 0.0) -> int:
+        if self._running_short or _is_short(job):  # no horse to watch: the job's own limit
+            return SimpleWorker.get_heartbeat_ttl(self, job, working_time)  # type: ignore[arg-type]
+        return super().get_heartbeat_ttl(job, working_time)
+
+    def kill_horse(self, *args: Any, **kwargs: Any) -> None:
+        if self._running_short:
+            return  # no horse: the job runs here (RQ's own pid 0 would name this group)
+        super().kill_horse(*args, **kwargs)

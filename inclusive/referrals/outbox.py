@@ -26,6 +26,7 @@ from sqlalchemy import and_, insert, or_, select, update
 from inclusive.extensions import db
 from inclusive.jobs.mail import render_mail, send_mail
 from inclusive.jobs.queue import call_after_commit, job_queue, send_calls
+from inclusive.jobs.runner import short_job
 from inclusive.partners.models import PartnerMembership, PartnerRole, Partnership
 from inclusive.referrals import webhooks
 from inclusive.referrals.models import (
@@ -196,8 +197,10 @@ def webhook_payload(referral: Referral, event: ReferralEvent, row: Delivery) -> 
 # Sending -----------------------------------------------------------------------------------
 
 
+@short_job
 def run_delivery(job_id: str) -> None:
-    """RQ's entry point: one attempt at the delivery named in ``job_id``."""
+    """RQ's entry point: one attempt at the delivery named in ``job_id`` (a short job: a
+    forking worker runs it without a work horse)."""
     from inclusive.jobs.runner import worker_app
 
     app = worker_app()
