@@ -6,12 +6,14 @@ password deletes every other row of the user.
 
 from __future__ import annotations
 
+import functools
 import secrets
 from datetime import timedelta
+from typing import Any
 
 from flask import g, has_request_context, request, session
 from flask_login import current_user, login_user, logout_user
-from sqlalchemy import delete, exists, select
+from sqlalchemy import bindparam, delete, exists, select
 from sqlalchemy.orm import contains_eager, lazyload
 
 from inclusive.auth.models import AuthSession, User, hash_session_key
@@ -72,24 +74,30 @@ def _session_with_memberships(
     """The session row (with its user), the user's memberships by organization name, as
     ``memberships_of`` gives them (this spans tenants by design), and whether the user works
     for a capital partner too, in one query."""
+    rows = db.session.execute(_session_with_memberships_query(), {"digest": digest}).all()
+    if not rows:
+        return None, [], True
+    memberships = [membership for _row, membership, _partner in rows if membership is not None]
+    return rows[0][0], memberships, bool(rows[0][2])
+
+
+@functools.cache
+def _session_with_memberships_query() -> Any:
+    """The statement, built once: building it (joins, loader options) cost as much Python
+    as running it, on every staff request. Statements are immutable; the digest is bound."""
     partner_member = (
         exists().where(PartnerMembership.user_id == AuthSession.user_id).label("partner_member")
     )
-    query = (
+    return (
         select(AuthSession, Membership, partner_member)
         .outerjoin(Membership, Membership.user_id == AuthSession.user_id)
         .outerjoin(Organization, Organization.id == Membership.org_id)
         # The membership's user is the session's: found in the session, not joined again.
         .options(contains_eager(Membership.organization), lazyload(Membership.user))
-        .where(AuthSession.id == digest)
+        .where(AuthSession.id == bindparam("digest"))
         .order_by(Organization.name)
         .execution_options(**ALL_TENANTS)
     )
-    rows = db.session.execute(query).all()
-    if not rows:
-        return None, [], True
-    memberships = [membership for _row, membership, _partner in rows if membership is not None]
-    return rows[0][0], memberships, bool(rows[0][2])
 
 
 def end_session(user: User) -> None:
