@@ -6,12 +6,16 @@ password deletes every other row of the user.
 
 from __future__ import annotations
 
+import functools
 import secrets
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
-from flask import g, has_request_context, request, session
+from flask import Flask, Request, g, has_request_context, request, session
+from flask.sessions import SecureCookieSession, SecureCookieSessionInterface, SessionMixin
 from flask_login import current_user, login_user, logout_user
-from sqlalchemy import delete, exists, select
+from itsdangerous import BadSignature
+from sqlalchemy import bindparam, delete, exists, select
 from sqlalchemy.orm import contains_eager, lazyload
 
 from inclusive.auth.models import AuthSession, User, hash_session_key
@@ -23,6 +27,9 @@ from inclusive.timeutil import utcnow
 
 #: A login lasts at most this long, however active; the cookie itself expires when idle.
 MAX_SESSION_AGE = timedelta(days=14)
+#: An unchanged permanent cookie is signed anew (its idle expiry pushed back) at most this
+#: often, not on every request.
+COOKIE_REFRESH_INTERVAL = timedelta(minutes=1)
 
 
 def start_session(user: User) -> AuthSession:
@@ -72,24 +79,30 @@ def _session_with_memberships(
     """The session row (with its user), the user's memberships by organization name, as
     ``memberships_of`` gives them (this spans tenants by design), and whether the user works
     for a capital partner too, in one query."""
+    rows = db.session.execute(_session_with_memberships_query(), {"digest": digest}).all()
+    if not rows:
+        return None, [], True
+    memberships = [membership for _row, membership, _partner in rows if membership is not None]
+    return rows[0][0], memberships, bool(rows[0][2])
+
+
+@functools.cache
+def _session_with_memberships_query() -> Any:
+    """The statement, built once: building it (joins, loader options) cost as much Python
+    as running it, on every staff request. Statements are immutable; the digest is bound."""
     partner_member = (
         exists().where(PartnerMembership.user_id == AuthSession.user_id).label("partner_member")
     )
-    query = (
+    return (
         select(AuthSession, Membership, partner_member)
         .outerjoin(Membership, Membership.user_id == AuthSession.user_id)
         .outerjoin(Organization, Organization.id == Membership.org_id)
         # The membership's user is the session's: found in the session, not joined again.
         .options(contains_eager(Membership.organization), lazyload(Membership.user))
-        .where(AuthSession.id == digest)
+        .where(AuthSession.id == bindparam("digest"))
         .order_by(Organization.name)
         .execution_options(**ALL_TENANTS)
     )
-    rows = db.session.execute(query).all()
-    if not rows:
-        return None, [], True
-    memberships = [membership for _row, membership, _partner in rows if membership is not None]
-    return rows[0][0], memberships, bool(rows[0][2])
 
 
 def end_session(user: User) -> None:
@@ -129,3 +142,52 @@ def log_out() -> None:
         end_session(current_user)
     logout_user()
     _fresh_cookie_session()
+
+
+class CookieSession(SecureCookieSession):
+    """Flask's signed cookie session, knowing when its cookie was signed."""
+
+    signed_at: datetime | None = None
+
+
+class ThrottledRefreshSessionInterface(SecureCookieSessionInterface):
+    """Flask's signed cookie sessions, with the idle refresh of a permanent session's cookie
+    done at most every ``COOKIE_REFRESH_INTERVAL`` rather than on every request.
+
+    Flask re-signs and re-sends the cookie of every request of a permanent session (to push
+    its expiry back), a good share of what a small page costs. Skipping it while the cookie
+    is younger than the interval lets an idle session expire that much earlier at most
+    (``PERMANENT_SESSION_LIFETIME``, checked on the signature's timestamp as before), never
+    later; a changed session is saved at once, as before."""
+
+    session_class = CookieSession
+
+    def open_session(self, app: Flask, request: Request) -> CookieSession | None:
+        serializer = self.get_signing_serializer(app)
+        if serializer is None:
+            return None
+        value = request.cookies.get(self.get_cookie_name(app))
+        if not value:
+            return self.session_class()
+        max_age = int(app.permanent_session_lifetime.total_seconds())
+        try:
+            data, signed_at = serializer.loads(value, max_age=max_age, return_timestamp=True)
+        except BadSignature:
+            return self.session_class()
+        opened = self.session_class(data)
+        opened.signed_at = signed_at
+        return opened
+
+    def should_set_cookie(self, app: Flask, session: SessionMixin) -> bool:
+        if session.modified:
+            return True
+        if not (session.permanent and app.config["SESSION_REFRESH_EACH_REQUEST"]):
+            return False
+        signed_at = getattr(session, "signed_at", None)
+        return signed_at is None or datetime.now(UTC) - signed_at >= COOKIE_REFRESH_INTERVAL
+
+
+def install_cookie_sessions(app: Flask) -> None:
+    """Serve the app's cookie sessions through :class:`ThrottledRefreshSessionInterface`."""
+    if type(app.session_interface) is SecureCookieSessionInterface:
+        app.session_interface = ThrottledRefreshSessionInterface()

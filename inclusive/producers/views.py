@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterator
 from datetime import date
 from typing import Any
@@ -12,8 +13,8 @@ from flask_babel import lazy_gettext as _l
 from flask_babel import ngettext
 from flask_login import current_user
 from markupsafe import Markup, escape
-from sqlalchemy import select
-from sqlalchemy.orm import joinedload, lazyload
+from sqlalchemy import bindparam, select
+from sqlalchemy.orm import contains_eager, joinedload, lazyload
 
 from inclusive.audit.models import AuditEvent
 from inclusive.csvexport import csv_download
@@ -214,42 +215,53 @@ def edit(producer_id: int) -> Any:
 @bp.route("/<int:producer_id>")
 def show(producer_id: int) -> Any:
     """Everything a producer went through: plans, figures, diagnostic, ledger, timeline."""
-    producer = load_or_404(Producer, producer_id)
+    # The sectors in the same query (a join), not a second one (their selectin loader).
+    producer = load_or_404(Producer, producer_id, options=[joinedload(Producer.sector_rows)])
     return render_template("producers/show.html", **_producer_page(producer))
 
 
-def _producer_page(producer: Producer) -> dict[str, Any]:
+@functools.cache
+def _page_statements() -> tuple[Any, Any, Any]:
+    """The producer page's own statements, built once (building one costs about as much
+    Python as running it); the producer's id is bound at each execution. The tenant hook
+    adds the organization's filter to each, as to any other."""
     # The organization's programs first (the enroll form lists them): the enrollments then
     # find theirs in the session, and the producer is the one already loaded.
-    programs = list(db.session.scalars(select(Program).order_by(Program.name)))
-    enrollments = list(
-        db.session.scalars(
-            select(Enrollment)
-            .options(lazyload(Enrollment.program), lazyload(Enrollment.producer))
-            .filter_by(producer_id=producer.id)
-            .order_by(Enrollment.id)
+    programs = select(Program).order_by(Program.name)
+    # The enrollments with their milestones, in one query (milestones in plan order).
+    plans = (
+        select(Enrollment)
+        .outerjoin(Enrollment.milestones)
+        .options(
+            lazyload(Enrollment.program),
+            lazyload(Enrollment.producer),
+            contains_eager(Enrollment.milestones),
         )
+        .where(Enrollment.producer_id == bindparam("producer_id"))
+        .order_by(Enrollment.id, Milestone.position)
     )
-    milestones: dict[int, list[Milestone]] = {e.id: [] for e in enrollments}
-    for milestone in db.session.scalars(
-        select(Milestone)
-        .filter_by(producer_id=producer.id)
-        .order_by(Milestone.enrollment_id, Milestone.position)
-    ):
-        milestones.setdefault(milestone.enrollment_id, []).append(milestone)
+    events = (
+        select(AuditEvent)
+        .options(joinedload(AuditEvent.actor))
+        .where(AuditEvent.producer_id == bindparam("producer_id"))
+        .order_by(AuditEvent.at.desc(), AuditEvent.id.desc())
+        .limit(100)
+    )
+    return programs, plans, events
+
+
+def _producer_page(producer: Producer) -> dict[str, Any]:
+    programs_query, plans_query, events_query = _page_statements()
+    params = {"producer_id": producer.id}
+    programs = list(db.session.scalars(programs_query))
+    enrollments = list(db.session.scalars(plans_query, params).unique())
+    milestones: dict[int, list[Milestone]] = {e.id: list(e.milestones) for e in enrollments}
     rows = impact.snapshots(producer.id)
     history = impact.reproduction_history(rows)
-    purchases, totals = impact.offtake(producer.id)
-    events = list(
-        db.session.scalars(
-            select(AuditEvent)
-            .options(joinedload(AuditEvent.actor))
-            .filter_by(producer_id=producer.id)
-            .order_by(AuditEvent.at.desc(), AuditEvent.id.desc())
-            .limit(100)
-        )
-    )
+    events = list(db.session.scalars(events_query, params))
     offtake_programs = [e.program for e in enrollments if e.program.keeps_offtake_ledger]
+    # The ledger is shown only for a program that keeps one: no queries for it otherwise.
+    purchases, totals = impact.offtake(producer.id) if offtake_programs else ([], None)
     enroll_form = EnrollForm()
     enrolled = {e.program_id for e in enrollments}
     enroll_form.program_id.choices = [

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from typing import Any
 
@@ -10,7 +11,8 @@ from flask_babel import gettext as _
 from flask_babel import ngettext
 from flask_login import current_user
 from markupsafe import Markup
-from sqlalchemy import and_, select
+from sqlalchemy import and_, bindparam, select
+from sqlalchemy.orm import joinedload
 
 from inclusive.auth.models import User
 from inclusive.extensions import db
@@ -104,36 +106,50 @@ _COHORT_COLUMNS = (
 )
 
 
-def _cohort_rows(query: Any) -> list[CohortRow]:
-    query = query.outerjoin(
-        Producer,
-        and_(Producer.id == Enrollment.producer_id, Producer.org_id == Enrollment.org_id),
+def _cohort_rows(query: Any, params: dict[str, Any]) -> list[CohortRow]:
+    return [CohortRow(*row) for row in db.session.execute(query, params)]
+
+
+@functools.cache
+def _cohort_statements() -> tuple[Any, Any, Any]:
+    """The cohort's statements (a page of it, a page in one state, its members at risk),
+    built once: building one costs about as much Python as running it. The program, state
+    and page are bound at each execution; the tenant hook filters them as any other."""
+    base = (
+        select(*_COHORT_COLUMNS)
+        .outerjoin(
+            Producer,
+            and_(Producer.id == Enrollment.producer_id, Producer.org_id == Enrollment.org_id),
+        )
+        .where(Enrollment.program_id == bindparam("program_id"))
+        .order_by(Enrollment.id)
     )
-    return [CohortRow(*row) for row in db.session.execute(query)]
+    page = base.offset(bindparam("offset")).limit(bindparam("limit"))
+    return (
+        page,
+        page.where(Enrollment.state == bindparam("state")),
+        base.where(Enrollment.at_risk.is_(True)).limit(20),
+    )
 
 
 @bp.route("/<int:program_id>")
 def show(program_id: int) -> Any:
     """A program: its cohort with progress, completion per milestone, states and risks."""
-    program = load_or_404(Program, program_id)
+    # The template's steps in the same query (a join), not a second one.
+    program = load_or_404(Program, program_id, options=[joinedload(Program.steps)])
     page = page_number()
     state = request.args.get("state", "")
-    cohort_query = (
-        select(*_COHORT_COLUMNS)
-        .where(Enrollment.program_id == program.id)
-        .order_by(Enrollment.id)
-        .offset((page - 1) * COHORT_PAGE)
-        .limit(COHORT_PAGE + 1)
-    )
+    cohort_page, cohort_in_state, at_risk_query = _cohort_statements()
+    params: dict[str, Any] = {
+        "program_id": program.id,
+        "offset": (page - 1) * COHORT_PAGE,
+        "limit": COHORT_PAGE + 1,
+    }
     if state in set(EnrollmentState):
-        cohort_query = cohort_query.where(Enrollment.state == state)
-    cohort = _cohort_rows(cohort_query)
-    at_risk = _cohort_rows(
-        select(*_COHORT_COLUMNS)
-        .where(Enrollment.program_id == program.id, Enrollment.at_risk.is_(True))
-        .order_by(Enrollment.id)
-        .limit(20)
-    )
+        cohort = _cohort_rows(cohort_in_state, {**params, "state": state})
+    else:
+        cohort = _cohort_rows(cohort_page, params)
+    at_risk = _cohort_rows(at_risk_query, {"program_id": program.id})
     # The rows' words, looked up once per row here rather than by template calls.
     select_label = Markup(_("Select %(name)s"))  # noqa: S704 (as Jinja's gettext does)
     for row in cohort:

@@ -9,7 +9,7 @@ scope of the request. :func:`requires` then answers 403 to a role without the pe
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
 from flask import Blueprint, abort, g, request, session
@@ -119,11 +119,12 @@ MAX_ID = 2**31 - 1  # ids are 32-bit integers in the database
 MAX_PAGE = 10_000
 
 
-def load_or_404(model: type[M], ident: Any) -> M:
-    """Load a tenant row of the organization in scope by id, or answer 404."""
+def load_or_404(model: type[M], ident: Any, options: Sequence[Any] = ()) -> M:
+    """Load a tenant row of the organization in scope by id, or answer 404 (``options``:
+    loader options of the query, such as a related collection joined in)."""
     if not isinstance(ident, int) or not 0 < ident <= MAX_ID:
         abort(404)
-    obj = db.session.get(model, ident)
+    obj = db.session.get(model, ident, options=options or None)
     # session.get may return a row already in the identity map: check its owner again.
     if obj is None or getattr(obj, "org_id", None) != require_org_id():
         abort(404)

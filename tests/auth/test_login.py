@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import time
 from http.cookies import SimpleCookie
+from unittest import mock
 
 import pytest
+from itsdangerous import TimestampSigner
 from sqlalchemy import func, select
 
 from inclusive.auth.models import AuthSession
@@ -120,6 +123,55 @@ def test_password_change_checks_the_current_password(client, login, admin):
     )
     assert response.status_code == 400
     assert "The current password is not correct." in response.text
+
+
+class TestIdleRefresh:
+    """A permanent session's cookie is signed anew at most once a minute, not per request;
+    an idle one still expires after PERMANENT_SESSION_LIFETIME."""
+
+    def _signed(self, app, data, seconds_ago: int) -> str:
+        serializer = app.session_interface.get_signing_serializer(app)
+        signed = time.time() - seconds_ago
+        with mock.patch.object(TimestampSigner, "get_timestamp", lambda self: int(signed)):
+            return serializer.dumps(data)
+
+    def test_a_fresh_cookie_is_not_sent_again(self, client, admin):
+        _log_in(client, admin.email)
+        client.get("/account")  # the first page puts the CSRF token in the session
+        response = client.get("/account")
+        assert response.status_code == 200
+        assert _session_cookie(response) is None
+
+    def test_a_cookie_older_than_the_interval_is_signed_anew(self, app, client, admin):
+        _log_in(client, admin.email)
+        data = app.session_interface.get_signing_serializer(app).loads(
+            client.get_cookie("session").value
+        )
+        client.set_cookie("session", self._signed(app, data, seconds_ago=61))
+        response = client.get("/account")
+        assert response.status_code == 200
+        renewed = _session_cookie(response)
+        assert renewed
+        _data, signed_at = app.session_interface.get_signing_serializer(app).loads(
+            renewed, return_timestamp=True
+        )
+        assert time.time() - signed_at.timestamp() < 5
+
+    def test_a_changed_session_is_sent_at_once(self, client, admin):
+        _log_in(client, admin.email)
+        response = client.post("/language", data={"language": "es"})
+        assert _session_cookie(response)
+
+    def test_an_idle_cookie_still_expires(self, app, client, admin):
+        _log_in(client, admin.email)
+        data = app.session_interface.get_signing_serializer(app).loads(
+            client.get_cookie("session").value
+        )
+        idle = int(app.permanent_session_lifetime.total_seconds()) + 5
+        client.set_cookie("session", self._signed(app, data, seconds_ago=idle))
+        response = client.get("/account")
+        assert response.status_code == 302
+        assert "/login" in response.headers["Location"]
 
 
 def test_session_cookie_flags_for_local_http(client, admin):
