@@ -19,6 +19,7 @@ from __future__ import annotations
 import contextlib
 import json
 import socket
+import sys
 import threading
 from collections import Counter, deque
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -63,6 +64,14 @@ class _Server(ThreadingHTTPServer):
         super().__init__(address, _Handler)
         self.connections: set[socket.socket] = set()
         self.connections_lock = threading.Lock()
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A client that hangs up (a worker killed mid-request, a test's client timing out)
+        is not an error of the receiver's; anything else is printed as usual."""
+        error = sys.exc_info()[1]
+        if isinstance(error, (ConnectionError, TimeoutError)) or self.receiver._stopping.is_set():
+            return
+        super().handle_error(request, client_address)
 
     def close_connections(self) -> None:
         """End the kept-alive connections too: a stopped receiver answers nothing more."""

@@ -21,7 +21,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from flask import Flask, current_app
-from sqlalchemy import and_, insert, or_, select, update
+from sqlalchemy import and_, bindparam, func, insert, or_, select, update
 
 from inclusive.extensions import db
 from inclusive.jobs.mail import render_mail, send_mail
@@ -275,6 +275,69 @@ def _endpoint_field(column: Any) -> Any:
     )
 
 
+_d = _deliveries.c
+_EVERY_TENANT = {"execution_options": ALL_TENANTS}
+# The statements are built once, with bound parameters: building one costs about as much
+# Python as running it.
+
+#: The claim: a row pending and due, or sending with an expired lease, becomes this
+#: attempt's; it returns what the attempt needs, the partner's endpoint included.
+_CLAIM = (
+    update(_deliveries)
+    .where(
+        _d.id == bindparam("delivery_id"),
+        or_(
+            and_(_d.status == DeliveryStatus.PENDING, _d.next_attempt_at <= bindparam("now")),
+            and_(_d.status == DeliveryStatus.SENDING, _d.lease_until < bindparam("now")),
+        ),
+    )
+    .values(status=DeliveryStatus.SENDING, lease_until=bindparam("lease"), attempts=_d.attempts + 1)
+    .returning(
+        _d.id,
+        _d.org_id,
+        _d.referral_id,
+        _d.event_id,
+        _d.partner_id,
+        _d.channel,
+        _d.audience,
+        _d.recipient,
+        _d.locale,
+        _d.payload,
+        _d.attempts,
+        _endpoint_field(_endpoints.c.url),
+        _endpoint_field(_endpoints.c.secret),
+        _endpoint_field(_endpoints.c.previous_secret),
+        _endpoint_field(_endpoints.c.previous_secret_until),
+        _endpoint_field(_endpoints.c.enabled),
+    )
+)
+
+#: The attempt's record (its values are the parameters).
+_RECORD = insert(_attempts)
+
+#: The row's new state, if it is still this attempt's (sending, with its number); a
+#: delivered_at or next_attempt_at of None leaves the column as it is.
+_SETTLE = (
+    update(_deliveries)
+    .where(
+        _d.id == bindparam("delivery_id"),
+        _d.status == DeliveryStatus.SENDING,
+        _d.attempts == bindparam("attempt"),
+    )
+    .values(
+        status=bindparam("new_status"),
+        lease_until=None,
+        last_error=bindparam("error"),
+        delivered_at=func.coalesce(
+            bindparam("delivered", type_=_d.delivered_at.type), _d.delivered_at
+        ),
+        next_attempt_at=func.coalesce(
+            bindparam("next_attempt", type_=_d.next_attempt_at.type), _d.next_attempt_at
+        ),
+    )
+)
+
+
 def _claim(delivery_id: str) -> Claim | None:
     """Take the delivery for one attempt, or None when it is done, not due, or held.
 
@@ -282,76 +345,31 @@ def _claim(delivery_id: str) -> Claim | None:
     never hold the same attempt, and nothing need be read again. Committed before returning.
     """
     now = utcnow()
-    lease = timedelta(seconds=current_app.config["DELIVERY_LEASE_SECONDS"])
-    row = (
-        db.session.connection()
-        .execute(_claim_statement(delivery_id, now, now + lease), execution_options=ALL_TENANTS)
-        .first()
-    )
+    lease = now + timedelta(seconds=current_app.config["DELIVERY_LEASE_SECONDS"])
+    params = {"delivery_id": delivery_id, "now": now, "lease": lease}
+    row = db.session.connection().execute(_CLAIM, params, **_EVERY_TENANT).first()
     db.session.commit()  # no transaction stays open while the receiver or SMTP server answers
     return None if row is None else Claim(*row)
 
 
-def _claim_statement(delivery_id: str, now: datetime, lease_until: datetime) -> Any:
-    d = _deliveries.c
-    return (
-        update(_deliveries)
-        .where(
-            d.id == delivery_id,
-            or_(
-                and_(d.status == DeliveryStatus.PENDING, d.next_attempt_at <= now),
-                and_(d.status == DeliveryStatus.SENDING, d.lease_until < now),
-            ),
-        )
-        .values(status=DeliveryStatus.SENDING, lease_until=lease_until, attempts=d.attempts + 1)
-        .returning(
-            d.id,
-            d.org_id,
-            d.referral_id,
-            d.event_id,
-            d.partner_id,
-            d.channel,
-            d.audience,
-            d.recipient,
-            d.locale,
-            d.payload,
-            d.attempts,
-            _endpoint_field(_endpoints.c.url),
-            _endpoint_field(_endpoints.c.secret),
-            _endpoint_field(_endpoints.c.previous_secret),
-            _endpoint_field(_endpoints.c.previous_secret_until),
-            _endpoint_field(_endpoints.c.enabled),
-        )
-    )
-
-
-def _settle_statement(delivery_id: str, attempts: int, values: dict[str, Any]) -> Any:
-    """The row's new state, if it is still this attempt's (sending, with its number)."""
-    d = _deliveries.c
-    return (
-        update(_deliveries)
-        .where(d.id == delivery_id, d.status == DeliveryStatus.SENDING, d.attempts == attempts)
-        .values(**values)
-    )
-
-
-def _settled_values(
+def _settlement(
     result: Result, attempts: int, now: datetime
 ) -> tuple[dict[str, Any], float | None]:
-    """The row's new columns after an attempt, and the delay before the next one (if any)."""
-    values: dict[str, Any] = {"lease_until": None}
+    """The row's new state after an attempt (the parameters of :data:`_SETTLE` but the row's), and
+    the delay before the next attempt, if one is due."""
     if result.outcome == "delivered":
-        values.update(status=DeliveryStatus.DELIVERED, delivered_at=now, last_error="")
-        return values, None
-    values["last_error"] = result.error[:2000]
-    delay = None
-    if result.outcome == "retry":
-        delay = webhooks.retry_delay(attempts, _schedule(), result.retry_after)
-    if delay is None:
-        values["status"] = DeliveryStatus.DEAD
+        status, delay = DeliveryStatus.DELIVERED, None
     else:
-        values.update(status=DeliveryStatus.PENDING, next_attempt_at=now + timedelta(seconds=delay))
-    return values, delay
+        delay = None
+        if result.outcome == "retry":
+            delay = webhooks.retry_delay(attempts, _schedule(), result.retry_after)
+        status = DeliveryStatus.DEAD if delay is None else DeliveryStatus.PENDING
+    return {
+        "new_status": status,
+        "error": "" if status == DeliveryStatus.DELIVERED else result.error[:2000],
+        "delivered": now if status == DeliveryStatus.DELIVERED else None,
+        "next_attempt": None if delay is None else now + timedelta(seconds=delay),
+    }, delay
 
 
 def warm_up() -> None:
@@ -360,10 +378,9 @@ def warm_up() -> None:
     compile them again for its one job. They run against no row and are rolled back."""
     now = utcnow()
     conn = db.session.connection()
-    conn.execute(_claim_statement("", now, now), execution_options=ALL_TENANTS)
-    for outcome in ("delivered", "retry"):
-        values, _delay = _settled_values(Result(outcome), 1, now)
-        conn.execute(_settle_statement("", 1, values), execution_options=ALL_TENANTS)
+    conn.execute(_CLAIM, {"delivery_id": "", "now": now, "lease": now}, **_EVERY_TENANT)
+    settle, _delay = _settlement(Result("delivered"), 1, now)
+    conn.execute(_SETTLE, {**settle, "delivery_id": "", "attempt": 0}, **_EVERY_TENANT)
     db.session.rollback()
 
 
@@ -464,29 +481,25 @@ def _record(claim: Claim, result: Result) -> float | None:
     Returns the delay before the next attempt, if one is due."""
     now = utcnow()
     conn = db.session.connection()
-    conn.execute(
-        insert(_attempts).values(
-            org_id=claim.org_id,
-            delivery_id=claim.id,
-            number=claim.attempts,
-            at=now,
-            status_code=result.status_code,
-            outcome=result.outcome,
-            error=result.error[:2000],
-            duration_ms=result.duration_ms,
-            response_excerpt=result.response_excerpt[:2000],
-        ),
-        execution_options=ALL_TENANTS,
-    )
-    values, delay = _settled_values(result, claim.attempts, now)
-    settled = conn.execute(
-        _settle_statement(claim.id, claim.attempts, values), execution_options=ALL_TENANTS
-    )
-    if settled.rowcount != 1:
+    attempt_row = {
+        "org_id": claim.org_id,
+        "delivery_id": claim.id,
+        "number": claim.attempts,
+        "at": now,
+        "status_code": result.status_code,
+        "outcome": result.outcome,
+        "error": result.error[:2000],
+        "duration_ms": result.duration_ms,
+        "response_excerpt": result.response_excerpt[:2000],
+    }
+    conn.execute(_RECORD, attempt_row, **_EVERY_TENANT)
+    settle, delay = _settlement(result, claim.attempts, now)
+    params = {**settle, "delivery_id": claim.id, "attempt": claim.attempts}
+    if conn.execute(_SETTLE, params, **_EVERY_TENANT).rowcount != 1:
         db.session.commit()  # the attempt is on record; the row is another attempt's now
         log.warning("Delivery %s attempt %d outlived its lease.", claim.id, claim.attempts)
         return None
-    if values.get("status") == DeliveryStatus.DEAD:
+    if settle["new_status"] == DeliveryStatus.DEAD:
         with tenant_scope(claim.org_id):
             _dead(claim, gone=result.outcome == "gone")
     db.session.commit()
