@@ -8,10 +8,14 @@ trivial one included; ``simple``: ``flask worker --simple``, every job in the wo
 like-for-like comparison), and with the same two workers:
 
 (a) a trivial RQ job: BENCH_TRIVIAL_JOBS (2,000) no-op jobs sent with ``enqueue_many``
-    while the workers are suspended, then timed from the resume to the last one finished;
+    while each worker is held by a :func:`hold` job, then timed from their release to the
+    last one finished (RQ's suspension would not do: a worker waiting for a job takes one
+    even when suspended, and a suspended worker looks again only once a second);
 (b) delivery: BENCH_DELIVERY_EVENTS (1,000) referral events committed while the workers are
-    suspended, then timed from the resume until every webhook is delivered (signed, posted
-    to the receiver, verified there, recorded in the database); the ratio b/a (target 0.5);
+    held, then timed from their release until every webhook is delivered (signed, posted
+    to the receiver, verified there, recorded in the database); the ratio b/a (target 0.5).
+    (a) and (b) alternate in BENCH_ROUNDS (4) rounds of a quarter each, so that a change in
+    the machine's load during the run weighs on both;
 (c) latency: with idle workers, BENCH_LATENCY_EVENTS (100) events committed one at a time;
     the time from the commit to the receiver's 200 (p50, p95, max; target p95 under 2 s).
 
@@ -30,6 +34,16 @@ import time
 
 def noop() -> None:
     """The trivial job."""
+
+
+def hold(key: str, redis_url: str) -> None:
+    """A job that keeps its worker busy until the bench releases it (one token on ``key``),
+    so that the measured jobs wait in the queue and the workers take them at once."""
+    from redis import Redis
+
+    with Redis.from_url(redis_url) as conn:
+        conn.rpush(f"{key}:ready", 1)
+        conn.blpop([key], timeout=600)
 
 
 def env_int(name: str, default: int) -> int:
@@ -78,16 +92,18 @@ def main() -> int:
     import resource
     import tempfile
     import threading
+    from collections.abc import Callable
     from pathlib import Path
 
     import psycopg
     from redis import Redis
     from rq import Queue
     from rq.registry import FailedJobRegistry, FinishedJobRegistry
-    from rq.suspension import resume, suspend
+    from rq.suspension import resume
 
     from bench import cpu
-    from bench.delivery import noop as trivial_job  # by its module's name, not __main__'s
+    from bench.delivery import hold  # by its module's name, not __main__'s
+    from bench.delivery import noop as trivial_job
     from faults.run import Proc, fresh_database, make_app, make_world, migrate, platform_env
     from faults.run import wait_ready as wait_listening
     from tests.webhook_receiver import WebhookReceiver
@@ -96,6 +112,7 @@ def main() -> int:
     delivery_n = env_int("BENCH_DELIVERY_EVENTS", 1000)
     latency_n = env_int("BENCH_LATENCY_EVENTS", 100)
     attempt_n = env_int("BENCH_ATTEMPT_EVENTS", 200)
+    rounds = max(1, env_int("BENCH_ROUNDS", 4))
     classes = [
         c.strip()
         for c in os.environ.get("BENCH_WORKER_CLASSES", "default,simple").split(",")
@@ -188,22 +205,54 @@ def main() -> int:
             "_backends": tuple(backend_pids),  # type: ignore[dict-item]
         }
 
-    def cpu_line(label: str, before: dict[str, float], after: dict[str, float], n: int) -> str:
-        parts = []
+    def add_cpu(
+        total: dict[str, dict[str, float]],
+        kind: str,
+        before: dict[str, float],
+        after: dict[str, float],
+    ) -> None:
+        sums = total.setdefault(kind, {})
         for key in ("workers", "postgres", "redis", "receiver"):
             spent = after[key] - before[key]
             if key == "postgres" and before["_backends"] != after["_backends"]:
                 spent = max(spent, 0.0)  # backends came or went: a lower bound
-            parts.append(f"{key} {spent / n * 1000:.2f}")
+            sums[key] = sums.get(key, 0.0) + spent
+
+    def cpu_line(label: str, sums: dict[str, float], n: int) -> str:
+        parts = [f"{key} {spent / n * 1000:.2f}" for key, spent in sums.items()]
         return f"cpu ms per {label}: " + ", ".join(parts)
 
-    def wait_for(condition, timeout: float, what: str) -> float:  # noqa: ANN001
+    def wait_for(condition, timeout: float, what: str, poll: float = 0.02) -> float:  # noqa: ANN001
         deadline = time.monotonic() + timeout
         while not condition():
             if time.monotonic() > deadline:
                 raise SystemExit(f"timed out waiting for {what}; logs in {run_dir}")
-            time.sleep(0.05)
+            time.sleep(poll)
         return time.monotonic()
+
+    holds = 0
+
+    def hold_workers() -> str:
+        """Keep every worker busy with a :func:`hold` job; return the key that releases them."""
+        nonlocal holds
+        holds += 1
+        key = f"bench-delivery:hold:{holds}"
+        for _ in range(WORKERS):
+            queue.enqueue(hold, key, redis_url)
+        ready = 0
+        deadline = time.monotonic() + 60
+        while ready < WORKERS:
+            if time.monotonic() > deadline:
+                raise SystemExit(f"the workers did not take their hold jobs; logs in {run_dir}")
+            ready += redis.blpop([f"{key}:ready"], timeout=1) is not None
+        return key
+
+    def drain(key: str, count: Callable[[], int], base: int, n: int, what: str) -> float:
+        """Release the held workers; return the seconds until n more are counted."""
+        started = time.monotonic()
+        redis.rpush(key, *([1] * WORKERS))
+        ended = wait_for(lambda: count() - base >= n, 900, what)
+        return ended - started
 
     results: dict[str, dict[str, float]] = {}
     try:
@@ -216,65 +265,68 @@ def main() -> int:
                     worker.start()
                 try:
                     wait_listening(workers)
-                    # (a) the trivial job ---------------------------------------------------
-                    suspend(redis)
+                    # (a) and (b), alternated over ROUNDS rounds: a change in the machine's
+                    # load during the run weighs on both rates alike.
                     finished = FinishedJobRegistry(queue=queue)
                     failed = FailedJobRegistry(queue=queue)
-                    base = finished.count + failed.count
-                    for start in range(0, trivial_n, 500):
-                        queue.enqueue_many(
-                            [
-                                Queue.prepare_data(trivial_job)
-                                for _ in range(min(500, trivial_n - start))
-                            ]
+                    spent = {"trivial": 0.0, "delivery": 0.0}
+                    cpu_spent: dict[str, dict[str, float]] = {}
+                    got = 0
+                    for turn in range(rounds):
+                        # (a) the trivial job -----------------------------------------------
+                        n = trivial_n // rounds + (turn < trivial_n % rounds)
+                        key = hold_workers()
+                        base = finished.count + failed.count
+                        for start in range(0, n, 500):
+                            queue.enqueue_many(
+                                [
+                                    Queue.prepare_data(trivial_job)
+                                    for _ in range(min(500, n - start))
+                                ]
+                            )
+                        cpu_before = cpu_snapshot(workers)
+                        spent["trivial"] += drain(
+                            key,
+                            lambda: finished.count + failed.count,  # noqa: B023
+                            base,
+                            n + WORKERS,  # the hold jobs end in the registry too
+                            "the trivial jobs",
                         )
-                    cpu_before = cpu_snapshot(workers)
-                    started = time.monotonic()
-                    resume(redis)
-                    ended = wait_for(
-                        lambda: finished.count + failed.count - base >= trivial_n,  # noqa: B023
-                        600,
-                        "the trivial jobs",
-                    )
-                    if failed.count:
-                        raise SystemExit(f"{failed.count} trivial jobs failed; see {run_dir}")
-                    trivial = trivial_n / (ended - started)
+                        add_cpu(cpu_spent, "trivial", cpu_before, cpu_snapshot(workers))
+                        if failed.count:
+                            raise SystemExit(f"{failed.count} trivial jobs failed; see {run_dir}")
+                        # (b) delivery ------------------------------------------------------
+                        n = delivery_n // rounds + (turn < delivery_n % rounds)
+                        key = hold_workers()
+                        base = delivered_count()
+                        seen = len(arrivals)
+                        for start in range(0, n, BATCH):
+                            for _ in range(min(BATCH, n - start)):
+                                act_one()
+                            commit()
+                        cpu_before = cpu_snapshot(workers)
+                        spent["delivery"] += drain(key, delivered_count, base, n, "the deliveries")
+                        add_cpu(cpu_spent, "delivery", cpu_before, cpu_snapshot(workers))
+                        got += len(arrivals) - seen
+                    trivial = trivial_n / spent["trivial"]
                     say(
                         f"trivial RQ job, 2 {name} workers: {trivial_n} no-op jobs "
-                        f"(enqueue_many) in {ended - started:.1f} s = {trivial:.1f} jobs/s"
+                        f"(enqueue_many), {trivial:.1f} jobs/s over {spent['trivial']:.1f} s "
+                        "(from the workers' release to the last job done, summed over rounds)"
                     )
-                    cpu_after = cpu_snapshot(workers)
-                    say(cpu_line(f"trivial job ({name})", cpu_before, cpu_after, trivial_n))
-                    # (b) delivery ----------------------------------------------------------
-                    suspend(redis)
-                    before = delivered_count()
-                    seen = len(arrivals)
-                    for start in range(0, delivery_n, BATCH):
-                        for _ in range(min(BATCH, delivery_n - start)):
-                            act_one()
-                        commit()
-                    cpu_before = cpu_snapshot(workers)
-                    started = time.monotonic()
-                    resume(redis)
-                    ended = wait_for(
-                        lambda: delivered_count() - before >= delivery_n,  # noqa: B023
-                        900,
-                        "the deliveries",
-                    )
-                    cpu_after = cpu_snapshot(workers)
-                    got = len(arrivals) - seen
-                    rate = delivery_n / (ended - started)
+                    say(cpu_line(f"trivial job ({name})", cpu_spent["trivial"], trivial_n))
+                    rate = delivery_n / spent["delivery"]
                     ratio = rate / trivial
                     say(
                         f"delivery, 2 {name} workers: {delivery_n} events signed, posted, "
-                        f"verified by the receiver ({got} new ids) and recorded in "
-                        f"{ended - started:.1f} s = {rate:.1f} events/s"
+                        f"verified by the receiver ({got} new ids) and recorded: "
+                        f"{rate:.1f} events/s over {spent['delivery']:.1f} s"
                     )
-                    say(cpu_line(f"delivery ({name})", cpu_before, cpu_after, delivery_n))
+                    say(cpu_line(f"delivery ({name})", cpu_spent["delivery"], delivery_n))
                     missed = "" if ratio >= RATIO_TARGET else " MISSED"
                     say(
                         f"delivery/trivial, 2 {name} workers: {ratio:.2f} "
-                        f"(target >= {RATIO_TARGET}){missed}"
+                        f"(target >= {RATIO_TARGET}; {rounds} rounds of each, alternated){missed}"
                     )
                     # (c) latency -----------------------------------------------------------
                     time.sleep(1.0)  # idle workers

@@ -187,7 +187,7 @@ def worker_command(burst: bool, simple: bool) -> None:
     from rq import SimpleWorker
 
     from inclusive.jobs.queue import job_queue
-    from inclusive.jobs.runner import PlatformWorker, forget_inherited_connections, warm_up
+    from inclusive.jobs.runner import PlatformWorker, forget_inherited_connections
     from inclusive.jobs.sweeper import sweep_jobs
     from inclusive.referrals.outbox import sweep_deliveries
 
@@ -201,7 +201,6 @@ def worker_command(burst: bool, simple: bool) -> None:
     redelivered = sweep_deliveries(app)
     if redelivered:
         click.echo(f"Sent {redelivered} referral delivery(ies) left pending.")
-    warm_up(app)
     os.register_at_fork(after_in_child=lambda: forget_inherited_connections(app))
     worker_class = SimpleWorker if simple else PlatformWorker
     worker = worker_class([queue], connection=queue.connection)

@@ -34,19 +34,6 @@ def worker_app() -> Flask:
     return _worker_app
 
 
-def warm_up(app: Flask) -> None:
-    """In a forking worker's parent, before the first fork: what every work horse would
-    otherwise do again for its first job (the HTTP stack's imports and TLS context, the
-    database dialect's first connection, the outbox's compiled statements). A horse still
-    opens its own database connection."""
-    from inclusive.referrals import outbox, webhooks
-
-    webhooks.warm_up()
-    with app.app_context():
-        outbox.warm_up()
-        db.session.remove()
-
-
 def forget_inherited_connections(app: Flask) -> None:
     """After a fork: never use the parent's pooled connections (called in the child)."""
     with app.app_context():

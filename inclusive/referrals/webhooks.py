@@ -57,7 +57,6 @@ __all__ = [
     "retry_delay",
     "signature",
     "signed_headers",
-    "warm_up",
 ]
 
 SECRET_PREFIX = "whsec_"  # noqa: S105 -- the prefix of every secret, not a secret
@@ -406,18 +405,11 @@ _tls: ssl.SSLContext | None = None
 def _tls_context() -> ssl.SSLContext:
     """The TLS settings every client shares (certifi's CA store, as httpx's default).
 
-    Reading the CA store costs ~25 ms: once per process, and, in a forking RQ worker, once
-    in the parent (:func:`warm_up`) rather than in every work horse."""
+    Reading the CA store costs ~25 ms: once per process, not once per client."""
     global _tls
     if _tls is None:
         _tls = httpx.create_ssl_context(trust_env=False)
     return _tls
-
-
-def warm_up() -> None:
-    """Before a worker forks work horses: what their first webhook would otherwise pay each
-    time (the HTTP stack's imports, the TLS context)."""
-    httpx.Client(verify=_tls_context(), trust_env=False).close()
 
 
 def _shared_client() -> httpx.Client:

@@ -329,14 +329,3 @@ def test_a_claim_holds_the_row_and_a_settle_after_the_lease_changes_nothing(
             select(DeliveryAttempt.number).where(DeliveryAttempt.delivery_id == row_id)
         ).all()
     assert made[-1] == first.attempts  # the late attempt is on record, and changed nothing
-
-
-def test_the_workers_warm_up_compiles_and_changes_nothing(draft, org, staff, endpoint):
-    with tenant_scope(org.id):
-        services.send(draft, staff["manager"])
-        db.session.commit()
-        before = [(d.id, d.status, d.attempts) for d in _deliveries(draft)]
-    outbox.warm_up()
-    db.session.expire_all()
-    with tenant_scope(org.id):
-        assert [(d.id, d.status, d.attempts) for d in _deliveries(draft)] == before
