@@ -16,12 +16,14 @@ import json
 import logging
 import math
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from flask import Flask, current_app
-from sqlalchemy import Connection, and_, bindparam, func, insert, or_, select, update
+from sqlalchemy import Connection, Engine, and_, bindparam, func, insert, or_, select, update
 
 from inclusive.extensions import db
 from inclusive.jobs.mail import render_mail, send_mail
@@ -371,7 +373,22 @@ def _postgresql(conn: Connection) -> bool:
     return conn.dialect.name == "postgresql"
 
 
-def _claim(delivery_id: str) -> Claim | None:
+@contextmanager
+def _own_connection() -> Iterator[Connection | None]:
+    """On PostgreSQL, when the session's bind is the app's engine: one connection for the
+    whole attempt, in autocommit. The claim and the record-and-settle are one statement each,
+    so each is a transaction of its own without BEGIN and COMMIT round trips, and the pool
+    checks the connection once rather than once per transaction. None otherwise (SQLite, or
+    a session bound to a connection, as in the tests): the session's transactions serve."""
+    bind = db.session.get_bind()
+    if not isinstance(bind, Engine) or bind.dialect.name != "postgresql":
+        yield None
+        return
+    with bind.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        yield conn
+
+
+def _claim(delivery_id: str, own: Connection | None) -> Claim | None:
     """Take the delivery for one attempt, or None when it is done, not due, or held.
 
     One conditional UPDATE … RETURNING (with the endpoint read by subqueries): two workers
@@ -380,10 +397,13 @@ def _claim(delivery_id: str) -> Claim | None:
     now = utcnow()
     lease = now + timedelta(seconds=current_app.config["DELIVERY_LEASE_SECONDS"])
     params = {"delivery_id": delivery_id, "now": now, "lease": lease}
-    conn = db.session.connection()
-    statement = _CLAIM_PG if _postgresql(conn) else _CLAIM
-    row = conn.execute(statement, params, **_EVERY_TENANT).first()
-    db.session.commit()  # no transaction stays open while the receiver or SMTP server answers
+    if own is not None:
+        row = own.execute(_CLAIM_PG, params, **_EVERY_TENANT).first()  # autocommitted
+    else:
+        conn = db.session.connection()
+        statement = _CLAIM_PG if _postgresql(conn) else _CLAIM
+        row = conn.execute(statement, params, **_EVERY_TENANT).first()
+        db.session.commit()  # no transaction stays open while the receiver answers
     return None if row is None else Claim(*row[:16])
 
 
@@ -413,20 +433,21 @@ def attempt(delivery_id: str) -> str | None:
     Two short transactions: the claim (with what the send needs), then the attempt's record
     and the row's new state; none is open while the receiver or the SMTP server answers.
     """
-    claim = _claim(delivery_id)
-    if claim is None:
-        return None
-    try:
-        if claim.channel == Channel.WEBHOOK:
-            result = _post(claim)
-        else:
-            with tenant_scope(claim.org_id):
-                result = _mail(claim)
-    except Exception as exc:  # a bug or a broken template: recorded, retried on schedule
-        log.exception("Delivery %s failed before it was sent.", delivery_id)
-        db.session.rollback()
-        result = Result("retry", f"{type(exc).__name__}: {exc}")
-    delay = _record(claim, result)
+    with _own_connection() as own:
+        claim = _claim(delivery_id, own)
+        if claim is None:
+            return None
+        try:
+            if claim.channel == Channel.WEBHOOK:
+                result = _post(claim)
+            else:
+                with tenant_scope(claim.org_id):
+                    result = _mail(claim)
+        except Exception as exc:  # a bug or a broken template: recorded, retried on schedule
+            log.exception("Delivery %s failed before it was sent.", delivery_id)
+            db.session.rollback()
+            result = Result("retry", f"{type(exc).__name__}: {exc}")
+        delay = _record(claim, result, own)
     if delay is not None:
         _schedule_job(claim, delay)
     return result.outcome
@@ -497,13 +518,12 @@ def _schedule() -> tuple[float, ...]:
     return tuple(current_app.config.get("DELIVERY_RETRY_SCHEDULE") or webhooks.RETRY_SCHEDULE)
 
 
-def _record(claim: Claim, result: Result) -> float | None:
+def _record(claim: Claim, result: Result, own: Connection | None) -> float | None:
     """Record the attempt and settle the row, fenced by the claim: an attempt that outlived
     its lease (another worker took the row meanwhile) records itself and changes nothing.
-    A row that dies says so on its referral in the same transaction (:func:`_dead`).
-    Returns the delay before the next attempt, if one is due."""
+    A row that dies says so on its referral in the same transaction (:func:`_dead`), in the
+    session. Returns the delay before the next attempt, if one is due."""
     now = utcnow()
-    conn = db.session.connection()
     attempt_row = {
         "org_id": claim.org_id,
         "delivery_id": claim.id,
@@ -517,17 +537,22 @@ def _record(claim: Claim, result: Result) -> float | None:
     }
     settle, delay = _settlement(result, claim.attempts, now)
     params = {**settle, "delivery_id": claim.id, "attempt": claim.attempts}
-    if _postgresql(conn):
-        params.update({f"a_{name}": value for name, value in attempt_row.items()})
-        settled = conn.execute(_RECORD_AND_SETTLE_PG, params, **_EVERY_TENANT)
+    params.update({f"a_{name}": value for name, value in attempt_row.items()})
+    dies = settle["new_status"] == DeliveryStatus.DEAD
+    if own is not None and not dies:
+        settled = own.execute(_RECORD_AND_SETTLE_PG, params, **_EVERY_TENANT)  # autocommitted
     else:
-        conn.execute(_RECORD, attempt_row, **_EVERY_TENANT)
-        settled = conn.execute(_SETTLE, params, **_EVERY_TENANT)
+        conn = db.session.connection()
+        if _postgresql(conn):
+            settled = conn.execute(_RECORD_AND_SETTLE_PG, params, **_EVERY_TENANT)
+        else:
+            conn.execute(_RECORD, attempt_row, **_EVERY_TENANT)
+            settled = conn.execute(_SETTLE, params, **_EVERY_TENANT)
     if settled.rowcount != 1:
         db.session.commit()  # the attempt is on record; the row is another attempt's now
         log.warning("Delivery %s attempt %d outlived its lease.", claim.id, claim.attempts)
         return None
-    if settle["new_status"] == DeliveryStatus.DEAD:
+    if dies:
         with tenant_scope(claim.org_id):
             _dead(claim, gone=result.outcome == "gone")
     db.session.commit()

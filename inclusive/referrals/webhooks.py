@@ -16,6 +16,7 @@ from __future__ import annotations
 import atexit
 import base64
 import binascii
+import functools
 import hashlib
 import hmac
 import ipaddress
@@ -279,24 +280,40 @@ def check_url(url: str, allowed_hosts: Collection[str]) -> None:
 
     :raises WebhookUrlError: with a message for the person who entered the address.
     """
+    hosts, port = _hosts(url)
+    names, ips = _allowed_hosts(tuple(allowed_hosts))
+    for host in hosts:
+        if host in names:
+            continue
+        literal = _ip(host)
+        addresses = [literal] if literal is not None else _resolve(host, port)
+        for address in addresses:
+            if address not in ips and _is_forbidden(address):
+                raise _private_address(address)
+
+
+@functools.lru_cache(maxsize=256)
+def _hosts(url: str) -> tuple[tuple[str, ...], int | None]:
+    """The hosts to judge in a well-formed address (as urllib and as the HTTP client read
+    it: parsers disagree on odd URLs), and its port. Parsed once per address and process:
+    a worker checks the same few endpoints again before every delivery."""
     parts = _split(url)
-    try:  # judge the host as the HTTP client will read it, too: parsers disagree on odd URLs
+    try:
         client_url = httpx.URL(url)
     except httpx.InvalidURL as exc:
         raise WebhookUrlError(_("The webhook address is not a valid URL.")) from exc
     if client_url.userinfo:
         raise WebhookUrlError(_("The webhook address must not contain a user name or password."))
+    hosts = tuple(dict.fromkeys(h.lower().rstrip(".") for h in (parts.hostname, client_url.host)))
+    if not all(hosts):
+        raise WebhookUrlError(_("The webhook address has no host name."))
+    return hosts, parts.port
+
+
+@functools.lru_cache(maxsize=16)
+def _allowed_hosts(allowed_hosts: tuple[str, ...]) -> tuple[frozenset[str], frozenset[_IPAddress]]:
     names, ips = _allowed(allowed_hosts)
-    for host in dict.fromkeys(h.lower().rstrip(".") for h in (parts.hostname, client_url.host)):
-        if host in names:
-            continue
-        if not host:
-            raise WebhookUrlError(_("The webhook address has no host name."))
-        literal = _ip(host)
-        addresses = [literal] if literal is not None else _resolve(host, parts.port)
-        for address in addresses:
-            if address not in ips and _is_forbidden(address):
-                raise _private_address(address)
+    return frozenset(names), frozenset(ips)
 
 
 def _private_address(address: _IPAddress) -> WebhookUrlError:
@@ -316,7 +333,7 @@ def _check_peer(response: httpx.Response, url: str, allowed_hosts: Collection[st
     if not peer:
         return  # a transport without sockets (tests' MockTransport): nothing to judge
     address = _ip(str(peer[0]))
-    names, ips = _allowed(allowed_hosts)
+    names, ips = _allowed_hosts(tuple(allowed_hosts))
     host = (urlsplit(url).hostname or "").lower().rstrip(".")
     if address is None or host in names or address in ips:
         return
