@@ -166,9 +166,10 @@ class Proc:
         except OSError:
             return []
 
-    def kill(self) -> int:
+    def kill(self, redis: Any = None) -> int:
         """SIGKILL the process and its children (RQ's scheduler, and the work horse if a job
-        runs); return 1 if a work horse was killed (it runs in a process group of its own)."""
+        runs); return 1 if it had a job running: a work horse (it runs in a process group of
+        its own), or, given Redis, the worker itself busy (it runs deliveries without one)."""
         if self.process is None:
             return 0
         children = self.children()
@@ -176,6 +177,13 @@ class Proc:
         for pid in children:
             with contextlib.suppress(ProcessLookupError):
                 horses += os.getpgid(pid) == pid
+        if redis is not None and not horses:
+            from rq import Worker
+
+            horses += any(
+                w.pid == self.process.pid and w.get_state() == "busy"
+                for w in Worker.all(connection=redis)
+            )
         for pid in [self.process.pid, *children]:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
@@ -359,6 +367,7 @@ class Chaos:
     workers: list[Proc]
     rng: random.Random
     started: float
+    redis: Any = None
     kills: list[tuple[float, str, int]] = field(default_factory=list)
     stop: threading.Event = field(default_factory=threading.Event)
 
@@ -366,7 +375,7 @@ class Chaos:
         """Kill a random worker every 3-8 s; the next kill waits until it listens again."""
         while not self.stop.wait(self.rng.uniform(3.0, 8.0)):
             worker = self.rng.choice(self.workers)
-            horses = worker.kill()
+            horses = worker.kill(self.redis)
             self.kills.append((time.monotonic() - self.started, worker.name, horses))
             worker.start()
             wait_ready([worker])
@@ -488,7 +497,7 @@ def run(
     from inclusive.tenancy.scope import tenant_scope
 
     started = time.monotonic()
-    chaos = Chaos(workers, rng, started)
+    chaos = Chaos(workers, rng, started, redis)
     chaos_thread = threading.Thread(target=chaos.run, name="chaos", daemon=True)
     chaos_thread.start()
     flush_at: float | None = None
@@ -586,7 +595,7 @@ def run(
     )
     gaps = [b[0] - a[0] for a, b in zip(chaos.kills, chaos.kills[1:], strict=False)]
     say(
-        f"  chaos: {len(chaos.kills)} SIGKILLs of a worker and its work horse "
+        f"  chaos: {len(chaos.kills)} SIGKILLs of a worker (and its work horse, if any) "
         f"({sum(1 for k in chaos.kills if k[2])} with a job running), restarted each time; "
         f"first at {chaos.kills[0][0] if chaos.kills else 0:.1f} s, "
         f"{sum(gaps) / len(gaps) if gaps else 0:.1f} s apart on average"
