@@ -57,6 +57,9 @@ WEBHOOK_TIMEOUT = 2  # below the lease: a live attempt is never taken over by an
 BATCH = 25
 BACKLOG = 100  # the producer waits while more jobs than this are queued
 ERROR_RATE = 0.02  # the receiver answers 500 to this share of first receptions
+SLOW_RATE = 0.1  # and takes SLOW_REPLY seconds to answer this share
+SLOW_REPLY = 0.5
+KILL_EVERY = (1.0, 3.0)  # seconds between SIGKILLs, drawn uniformly
 
 
 def env_int(name: str, default: int) -> int:
@@ -372,8 +375,8 @@ class Chaos:
     stop: threading.Event = field(default_factory=threading.Event)
 
     def run(self) -> None:
-        """Kill a random worker every 3-8 s; the next kill waits until it listens again."""
-        while not self.stop.wait(self.rng.uniform(3.0, 8.0)):
+        """Kill a random worker every KILL_EVERY s; the next kill waits until it listens again."""
+        while not self.stop.wait(self.rng.uniform(*KILL_EVERY)):
             worker = self.rng.choice(self.workers)
             horses = worker.kill(self.redis)
             self.kills.append((time.monotonic() - self.started, worker.name, horses))
@@ -382,22 +385,32 @@ class Chaos:
 
 
 class FlakyResponder:
-    """Answer 500 to a few first receptions (retries on the schedule), 200 otherwise."""
+    """Answer 500 to a few first receptions (retries on the schedule), take SLOW_REPLY
+    seconds over some others (so that kills land while a worker waits for the answer: the
+    receiver has the event, the outbox does not know it yet), 200 otherwise."""
 
-    def __init__(self, rng: random.Random, rate: float) -> None:
+    def __init__(self, rng: random.Random, rate: float, slow_rate: float = 0.0) -> None:
         self.rng = rng
         self.rate = rate
+        self.slow_rate = slow_rate
         self.seen: set[str | None] = set()
         self.errors = 0
+        self.slow = 0
         self.lock = threading.Lock()
 
-    def __call__(self, delivery: Any) -> int:
+    def __call__(self, delivery: Any) -> Any:
+        from tests.webhook_receiver import Reply
+
         with self.lock:
             first = delivery.webhook_id not in self.seen
             self.seen.add(delivery.webhook_id)
-            if first and self.rng.random() < self.rate:
+            draw = self.rng.random()
+            if first and draw < self.rate:
                 self.errors += 1
                 return 500
+            if first and draw < self.rate + self.slow_rate:
+                self.slow += 1
+                return Reply(200, delay=SLOW_REPLY)
         return 200
 
 
@@ -425,7 +438,7 @@ def main() -> int:
 
     secret_holder.append(new_secret())
     receiver = WebhookReceiver(secret_holder)
-    responder = FlakyResponder(rng, ERROR_RATE)
+    responder = FlakyResponder(rng, ERROR_RATE, SLOW_RATE)
     receiver.responder = responder
     env = platform_env(
         database_url,
@@ -602,7 +615,8 @@ def run(
     )
     say(f"  Redis FLUSHDB at {flush_at or 0:.1f} s ({flush_queued} jobs waiting in the queue)")
     say(
-        f"  duplicates: {after_error} after an error answer ({responder.errors} injected 500s), "
+        f"  duplicates: {after_error} after an error answer ({responder.errors} injected 500s, "
+        f"{responder.slow} answers slowed by {SLOW_REPLY} s), "
         f"{redelivered} redeliveries of an accepted delivery; "
         f"{duplicates - after_error - redelivered} other"
     )
