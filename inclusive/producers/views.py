@@ -256,12 +256,12 @@ def _producer_page(producer: Producer) -> dict[str, Any]:
     programs = list(db.session.scalars(programs_query))
     enrollments = list(db.session.scalars(plans_query, params).unique())
     milestones: dict[int, list[Milestone]] = {e.id: list(e.milestones) for e in enrollments}
-    rows = impact.snapshots(producer.id)
+    rows = impact.month_figures(producer.id)
     history = impact.reproduction_history(rows)
     events = list(db.session.scalars(events_query, params))
     offtake_programs = [e.program for e in enrollments if e.program.keeps_offtake_ledger]
     # The ledger is shown only for a program that keeps one: no queries for it otherwise.
-    purchases, totals = impact.offtake(producer.id) if offtake_programs else ([], None)
+    purchases, totals = impact.ledger(producer.id) if offtake_programs else ([], None)
     enroll_form = EnrollForm()
     enrolled = {e.program_id for e in enrollments}
     enroll_form.program_id.choices = [
@@ -277,7 +277,7 @@ def _producer_page(producer: Producer) -> dict[str, Any]:
         "snapshots": rows,
         "reproduction": impact.reproduction_status(rows, today()),
         "history": history,
-        "assessments": impact.assessments(producer.id),
+        "assessments": impact.diagnostics(producer.id),
         "purchases": purchases,
         "totals": totals,
         "offtake_programs": offtake_programs,
