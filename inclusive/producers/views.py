@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Iterator
 from datetime import date
 from typing import Any
@@ -13,20 +12,19 @@ from flask_babel import lazy_gettext as _l
 from flask_babel import ngettext
 from flask_login import current_user
 from markupsafe import Markup, escape
-from sqlalchemy import bindparam, select
-from sqlalchemy.orm import contains_eager, joinedload, lazyload
+from sqlalchemy import select
+from sqlalchemy.orm import joinedload
 
-from inclusive.audit.models import AuditEvent
 from inclusive.csvexport import csv_download
 from inclusive.extensions import db
 from inclusive.impact import services as impact
 from inclusive.impact.forms import AssessmentForm, OfftakeForm, SnapshotForm
 from inclusive.milestones.forms import TransitionForm
-from inclusive.milestones.models import Enrollment, EnrollmentState, Milestone
+from inclusive.milestones.models import EnrollmentState
 from inclusive.milestones.services import STATE_LABELS, PlanError, today
 from inclusive.milestones.services import enroll as enroll_producers
 from inclusive.presentation import producer_kind_label, sector_labels, translations
-from inclusive.producers import services
+from inclusive.producers import page, services
 from inclusive.producers.forms import FilterForm, ProducerForm
 from inclusive.producers.models import Producer, Sector
 from inclusive.programs.access import can_record_for_producer, require_record_for_producer
@@ -220,45 +218,13 @@ def show(producer_id: int) -> Any:
     return render_template("producers/show.html", **_producer_page(producer))
 
 
-@functools.cache
-def _page_statements() -> tuple[Any, Any, Any]:
-    """The producer page's own statements, built once (building one costs about as much
-    Python as running it); the producer's id is bound at each execution. The tenant hook
-    adds the organization's filter to each, as to any other."""
-    # The organization's programs first (the enroll form lists them): the enrollments then
-    # find theirs in the session, and the producer is the one already loaded.
-    programs = select(Program).order_by(Program.name)
-    # The enrollments with their milestones, in one query (milestones in plan order).
-    plans = (
-        select(Enrollment)
-        .outerjoin(Enrollment.milestones)
-        .options(
-            lazyload(Enrollment.program),
-            lazyload(Enrollment.producer),
-            contains_eager(Enrollment.milestones),
-        )
-        .where(Enrollment.producer_id == bindparam("producer_id"))
-        .order_by(Enrollment.id, Milestone.position)
-    )
-    events = (
-        select(AuditEvent)
-        .options(joinedload(AuditEvent.actor))
-        .where(AuditEvent.producer_id == bindparam("producer_id"))
-        .order_by(AuditEvent.at.desc(), AuditEvent.id.desc())
-        .limit(100)
-    )
-    return programs, plans, events
-
-
 def _producer_page(producer: Producer) -> dict[str, Any]:
-    programs_query, plans_query, events_query = _page_statements()
-    params = {"producer_id": producer.id}
-    programs = list(db.session.scalars(programs_query))
-    enrollments = list(db.session.scalars(plans_query, params).unique())
-    milestones: dict[int, list[Milestone]] = {e.id: list(e.milestones) for e in enrollments}
+    programs = page.programs()
+    enrollments = page.plans(producer.id, programs)
+    milestones = {e.id: e.milestones for e in enrollments}
     rows = impact.month_figures(producer.id)
     history = impact.reproduction_history(rows)
-    events = list(db.session.scalars(events_query, params))
+    events = page.timeline(producer.id)
     offtake_programs = [e.program for e in enrollments if e.program.keeps_offtake_ledger]
     # The ledger is shown only for a program that keeps one: no queries for it otherwise.
     purchases, totals = impact.ledger(producer.id) if offtake_programs else ([], None)
