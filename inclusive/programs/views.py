@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import functools
-from dataclasses import dataclass
 from typing import Any
 
 from flask import abort, flash, redirect, render_template, request, url_for
@@ -11,15 +9,13 @@ from flask_babel import gettext as _
 from flask_babel import ngettext
 from flask_login import current_user
 from markupsafe import Markup
-from sqlalchemy import and_, bindparam, select
 from sqlalchemy.orm import joinedload
 
-from inclusive.auth.models import User
 from inclusive.extensions import db
 from inclusive.milestones import services as plans
-from inclusive.milestones.models import Enrollment, EnrollmentState
+from inclusive.milestones.models import EnrollmentState
 from inclusive.presentation import state_label
-from inclusive.producers.models import Producer
+from inclusive.programs import page as program_page
 from inclusive.programs import services
 from inclusive.programs.access import can_record_for_program, require_record_for_program
 from inclusive.programs.forms import (
@@ -33,8 +29,7 @@ from inclusive.programs.forms import (
 )
 from inclusive.programs.models import Program, ProgramKind, ProgramStatus, TemplateStep
 from inclusive.refusals import act
-from inclusive.tenancy.models import Membership
-from inclusive.tenancy.roles import Permission, Role
+from inclusive.tenancy.roles import Permission
 from inclusive.tenancy.web import (
     current_org,
     form_ids,
@@ -81,57 +76,6 @@ def new() -> Any:
     return render_template("programs/form.html", form=form, program=None)
 
 
-@dataclass(slots=True)
-class CohortRow:
-    """An enrollment as the program page lists it (columns, not ORM objects)."""
-
-    id: int
-    producer_id: int
-    state: str
-    progress: int
-    at_risk: bool
-    producer_name: str
-    state_label: str = ""
-    select_label: str = ""
-
-
-#: The cohort's columns: the enrollment's and its producer's name (one join, no objects).
-_COHORT_COLUMNS = (
-    Enrollment.id,
-    Enrollment.producer_id,
-    Enrollment.state,
-    Enrollment.progress,
-    Enrollment.at_risk,
-    Producer.name,
-)
-
-
-def _cohort_rows(query: Any, params: dict[str, Any]) -> list[CohortRow]:
-    return [CohortRow(*row) for row in db.session.execute(query, params)]
-
-
-@functools.cache
-def _cohort_statements() -> tuple[Any, Any, Any]:
-    """The cohort's statements (a page of it, a page in one state, its members at risk),
-    built once: building one costs about as much Python as running it. The program, state
-    and page are bound at each execution; the tenant hook filters them as any other."""
-    base = (
-        select(*_COHORT_COLUMNS)
-        .outerjoin(
-            Producer,
-            and_(Producer.id == Enrollment.producer_id, Producer.org_id == Enrollment.org_id),
-        )
-        .where(Enrollment.program_id == bindparam("program_id"))
-        .order_by(Enrollment.id)
-    )
-    page = base.offset(bindparam("offset")).limit(bindparam("limit"))
-    return (
-        page,
-        page.where(Enrollment.state == bindparam("state")),
-        base.where(Enrollment.at_risk.is_(True)).limit(20),
-    )
-
-
 @bp.route("/<int:program_id>")
 def show(program_id: int) -> Any:
     """A program: its cohort with progress, completion per milestone, states and risks."""
@@ -139,24 +83,18 @@ def show(program_id: int) -> Any:
     program = load_or_404(Program, program_id, options=[joinedload(Program.steps)])
     page = page_number()
     state = request.args.get("state", "")
-    cohort_page, cohort_in_state, at_risk_query = _cohort_statements()
-    params: dict[str, Any] = {
-        "program_id": program.id,
-        "offset": (page - 1) * COHORT_PAGE,
-        "limit": COHORT_PAGE + 1,
-    }
-    if state in set(EnrollmentState):
-        cohort = _cohort_rows(cohort_in_state, {**params, "state": state})
-    else:
-        cohort = _cohort_rows(cohort_page, params)
-    at_risk = _cohort_rows(at_risk_query, {"program_id": program.id})
+    offset = (page - 1) * COHORT_PAGE
+    cohort = program_page.cohort(
+        program.id, offset, COHORT_PAGE + 1, state if state in set(EnrollmentState) else None
+    )
+    at_risk = program_page.at_risk(program.id)
     # The rows' words, looked up once per row here rather than by template calls.
     select_label = Markup(_("Select %(name)s"))  # noqa: S704 (as Jinja's gettext does)
     for row in cohort:
         row.state_label = state_label(row.state)
         row.select_label = select_label % {"name": row.producer_name}
     steps = list(program.steps)
-    officers = services.officers(program)
+    officers = program_page.officers(program.id)
     bulk_form = BulkAchieveForm()
     bulk_form.step_id.choices = [(s.id, f"{s.position}. {s.name}") for s in steps]
     return render_template(
@@ -166,7 +104,7 @@ def show(program_id: int) -> Any:
         has_next=len(cohort) > COHORT_PAGE,
         page=page,
         state=state,
-        counts=plans.state_counts(program.id),
+        counts=program_page.state_counts(program.id),
         # The steps' counters, as plans.completion_by_step reads them (no second query).
         completion={s.id: (s.plans_done, s.plans_total) for s in steps},
         steps=steps,
@@ -182,14 +120,11 @@ def show(program_id: int) -> Any:
 
 def _officer_form(program: Program, officers: list[Any] | None = None) -> OfficerForm:
     form = OfficerForm()
-    assigned = {o.user_id for o in (officers or services.officers(program))}
+    if officers is None:
+        officers = program_page.officers(program.id)
+    assigned = {o.user_id for o in officers}
     # The field officers' ids and names only (no membership, organization or user objects).
-    members = db.session.execute(
-        select(Membership.user_id, User.name)
-        .join(User, User.id == Membership.user_id)
-        .where(Membership.role == Role.FIELD_OFFICER)
-        .order_by(Membership.id)
-    )
+    members = program_page.field_officers()
     form.user_id.choices = [(uid, name) for uid, name in members if uid not in assigned]
     return form
 
