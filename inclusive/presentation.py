@@ -344,6 +344,10 @@ def state_label(value: str) -> str:
     return _label(plans.STATE_LABELS, EnrollmentState, value)
 
 
+def milestone_label(value: str) -> str:
+    return _label(plans.MILESTONE_LABELS, MilestoneStatus, value)
+
+
 def producer_kind_label(value: str) -> str:
     return _label(producers.KIND_LABELS, ProducerKind, value)
 
@@ -361,7 +365,7 @@ def register_presentation(app: Flask) -> None:
         program_status_label=lambda v: _label(STATUS_LABELS, ProgramStatus, v),
         counterpart_label=lambda v: _label(COUNTERPART_LABELS, CounterpartKind, v),
         state_label=state_label,
-        milestone_label=lambda v: _label(plans.MILESTONE_LABELS, MilestoneStatus, v),
+        milestone_label=milestone_label,
         producer_kind_label=producer_kind_label,
         gender_label=lambda v: _label(producers.GENDER_LABELS, Gender, v),
         reproduction_label=lambda v: str(impact.REPRODUCTION_LABELS.get(v, v)),

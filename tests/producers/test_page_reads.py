@@ -148,3 +148,40 @@ def test_another_organizations_rows_never_appear(org, other_org, planned):
     for read in (page.programs, lambda: page.plans(planned, []), lambda: page.timeline(planned)):
         with pytest.raises(TenantScopeError):
             read()
+
+
+#: The plan's milestones as the template's loop printed them before the view built them
+#: (``_milestone_items``): the page must stay byte for byte what it was.
+JINJA_ITEMS = """\
+{% for m in milestones %}{% set overdue = m.is_overdue(today) %}
+          <li class="ms ms-{{ m.status }}{% if overdue %} overdue{% endif %}">
+            <a href="{{ milestone_url }}{{ m.id }}">{{ m.name }}</a>
+            <span class="badge ms-badge-{{ m.status }}">{{ milestone_label(m.status) }}</span>
+            <small>{{ _('due %(date)s', date=m.due_date) }}{% if overdue %} · <strong>{{ _('overdue') }}</strong>{% endif %}{% if m.evidence_required %} · {{ _('evidence required') }}{% endif %}</small>
+          </li>
+        {% endfor %}"""  # noqa: E501
+
+
+@pytest.mark.parametrize("language", ["en", "es", "pt"])
+def test_the_milestone_items_are_what_the_template_printed(app, language):
+    from flask_babel import force_locale
+
+    from inclusive.producers.views import _milestone_items
+
+    day = today()
+    milestones = [
+        page.PlanMilestone(7, MARKUP, status, day + timedelta(days=shift), evidence)
+        for status in ("planned", "in_progress", "achieved", "verified", "missed", "<x&y>")
+        for shift in (-3, 0, 5)
+        for evidence in (True, False)
+    ]
+    plans = [page.Plan(1, 2, "active", "", None, False, 10, None, milestones)]
+    plans.append(page.Plan(3, 2, "applied", "", None, False, 0, None, []))
+    with app.test_request_context(), force_locale(language):
+        template = app.jinja_env.from_string(JINJA_ITEMS)
+        url = "/o/a&b/milestones/"
+        items = _milestone_items(plans, day, url)
+        printed = template.render(milestones=milestones, today=day, milestone_url=url)
+        assert str(items[1]) == printed and items[3] == ""
+        assert "overdue" in printed or language != "en"
+        assert "&lt;b&gt;&#34;x&#34; &amp; y&#39;s&lt;/b&gt;" in printed and MARKUP not in printed
