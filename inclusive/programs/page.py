@@ -31,8 +31,6 @@ class CohortRow:
     progress: int
     at_risk: bool
     producer_name: str
-    state_label: str = ""
-    select_label: str = ""
 
 
 class _Named(NamedTuple):

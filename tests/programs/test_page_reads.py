@@ -155,3 +155,52 @@ def test_another_organizations_rows_never_appear(org, other_org, cohort):
         program_page.cohort(cohort, 0, 51)
     with pytest.raises(TenantScopeError):
         program_page.field_officers()
+
+
+#: The cohort's rows as the template's loop printed them before the view built them
+#: (``_cohort_rows``), the row's words looked up by the view as it did then.
+JINJA_ROWS = """\
+{%- set t_producer, t_state, t_progress, t_risk = _('Producer'), _('State'), _('Progress'), _('at risk') %}
+      {% for e in cohort %}
+        <tr{% if e.at_risk %} class="risk"{% endif %}>
+          {% if may_record %}<td><input type="checkbox" name="enrollment_ids" value="{{ e.id }}" id="e{{ e.id }}" aria-label="{{ e.select_label }}"></td>{% endif %}
+          <td data-label="{{ t_producer }}"><a href="{{ show_url }}{{ e.producer_id }}">{{ e.producer_name }}</a>{% if e.at_risk %} <span class="badge risk">{{ t_risk }}</span>{% endif %}</td>
+          <td data-label="{{ t_state }}">{{ e.state_label }}</td>
+          <td data-label="{{ t_progress }}"><progress max="100" value="{{ e.progress }}" aria-label="{{ t_progress }}">{{ e.progress }}%</progress> {{ e.progress }}%</td>
+        </tr>
+      {% endfor %}"""  # noqa: E501
+
+
+@pytest.mark.parametrize("may_record", [True, False])
+@pytest.mark.parametrize("language", ["en", "es", "pt"])
+def test_the_cohort_rows_are_what_the_template_printed(app, may_record, language):
+    from types import SimpleNamespace
+
+    from flask_babel import force_locale
+    from flask_babel import gettext as _
+    from markupsafe import Markup
+
+    from inclusive.presentation import state_label
+
+    rows = [
+        program_page.CohortRow(n, 100 + n, state, 7 * n, n % 2 == 0, name)
+        for n, (state, name) in enumerate(
+            [(s.value, MARKUP) for s in EnrollmentState] + [("<odd&>", "Plain"), ("active", "")]
+        )
+    ]
+    with app.test_request_context(), force_locale(language):
+        select_label = Markup(_("Select %(name)s"))
+        former = [
+            SimpleNamespace(
+                **{f: getattr(r, f) for f in ("id", "producer_id", "progress", "at_risk")},
+                producer_name=r.producer_name,
+                state_label=state_label(r.state),
+                select_label=select_label % {"name": r.producer_name},
+            )
+            for r in rows
+        ]
+        template = app.jinja_env.from_string(JINJA_ROWS)
+        context = {"cohort": former, "may_record": may_record, "show_url": "/o/a&b/p/"}
+        printed = template.render(context)
+        assert "\n      " + str(views._cohort_rows(rows, "/o/a&b/p/", may_record)) == printed
+        assert "&lt;b&gt;&#34;x&#34; &amp; y&#39;s&lt;/b&gt;" in printed and MARKUP not in printed
