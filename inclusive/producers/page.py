@@ -1,4 +1,4 @@
-"""The producer page's own reads: its programs, plans and timeline.
+"""The producer page's own reads: the producer, its programs, plans and timeline.
 
 Core statements of explicit columns, built once, run on the session's connection with the
 organization bound from the tenant scope (see inclusive.tenancy.reads): the ORM's entities,
@@ -10,13 +10,35 @@ import functools
 from datetime import date, datetime
 from typing import Any, NamedTuple
 
+from flask import abort
 from sqlalchemy import Select, and_, bindparam, select
 
 from inclusive.audit.models import AuditEvent
 from inclusive.auth.models import User
 from inclusive.milestones.models import Enrollment, Milestone
+from inclusive.producers.models import Producer, ProducerSector
 from inclusive.programs.models import Program
 from inclusive.tenancy.reads import ORG_ID, org_rows, org_statement
+from inclusive.tenancy.web import MAX_ID
+
+
+class ShownProducer(NamedTuple):
+    """The producer the page is about: its details and its sectors (in sector order)."""
+
+    id: int
+    kind: str
+    name: str
+    national_id: str | None
+    representative: str
+    owner_gender: str
+    phone: str
+    email: str
+    region: str
+    municipality: str
+    employees: int
+    formally_registered: bool
+    notes: str
+    sectors: list[str]
 
 
 class ListedProgram(NamedTuple):
@@ -71,6 +93,28 @@ class TimelineEvent(NamedTuple):
 
 
 _PLAN_COLUMNS = len(Plan._fields) - 2
+
+
+@functools.cache
+def _producer_statement() -> Select:
+    p, s = Producer.__table__, ProducerSector.__table__
+    return org_statement(
+        select(*(p.c[f] for f in ShownProducer._fields[:-1]), s.c.sector)
+        .outerjoin(s, and_(s.c.producer_id == p.c.id, s.c.org_id == p.c.org_id))
+        .where(p.c.org_id == bindparam(ORG_ID), p.c.id == bindparam("producer_id"))
+        .order_by(s.c.sector)
+    )
+
+
+def producer_or_404(producer_id: int) -> ShownProducer:
+    """The producer of the organization in scope with that id, or 404 (as load_or_404)."""
+    if not 0 < producer_id <= MAX_ID:
+        abort(404)
+    rows = org_rows(_producer_statement(), producer_id=producer_id)
+    if not rows:
+        abort(404)
+    sectors = [row[-1] for row in rows if row[-1] is not None]
+    return ShownProducer(*rows[0][:-1], sectors)
 
 
 @functools.cache

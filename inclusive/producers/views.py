@@ -13,7 +13,6 @@ from flask_babel import ngettext
 from flask_login import current_user
 from markupsafe import Markup, escape
 from sqlalchemy import select
-from sqlalchemy.orm import joinedload
 
 from inclusive.csvexport import csv_download
 from inclusive.extensions import db
@@ -218,12 +217,12 @@ def edit(producer_id: int) -> Any:
 @bp.route("/<int:producer_id>")
 def show(producer_id: int) -> Any:
     """Everything a producer went through: plans, figures, diagnostic, ledger, timeline."""
-    # The sectors in the same query (a join), not a second one (their selectin loader).
-    producer = load_or_404(Producer, producer_id, options=[joinedload(Producer.sector_rows)])
+    # The sectors in the same query (a join), not a second one.
+    producer = page.producer_or_404(producer_id)
     return render_template("producers/show.html", **_producer_page(producer))
 
 
-def _producer_page(producer: Producer) -> dict[str, Any]:
+def _producer_page(producer: page.ShownProducer) -> dict[str, Any]:
     programs = page.programs()
     enrollments = page.plans(producer.id, programs)
     milestones = {e.id: e.milestones for e in enrollments}

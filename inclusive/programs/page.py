@@ -1,4 +1,5 @@
-"""The program page's reads: its cohort, officers, state counts and the officers to assign.
+"""The program page's reads: the program with its steps, its cohort, officers, state counts
+and the officers to assign.
 
 Core statements of explicit columns, built once, run on the session's connection with the
 organization bound from the tenant scope (see inclusive.tenancy.reads): the ORM's work per
@@ -8,17 +9,79 @@ from __future__ import annotations
 
 import functools
 from dataclasses import dataclass
+from datetime import date
 from typing import NamedTuple
 
+from flask import abort
 from sqlalchemy import Select, and_, bindparam, select
 
 from inclusive.auth.models import User
 from inclusive.milestones.models import Enrollment
 from inclusive.producers.models import Producer
-from inclusive.programs.models import ProgramOfficer, ProgramStateCount
+from inclusive.programs.models import Program, ProgramOfficer, ProgramStateCount, TemplateStep
 from inclusive.tenancy.models import Membership
 from inclusive.tenancy.reads import ORG_ID, org_rows, org_statement
 from inclusive.tenancy.roles import Role
+from inclusive.tenancy.web import MAX_ID
+
+
+class ShownStep(NamedTuple):
+    """A step of the program's template, with its completion counters."""
+
+    id: int
+    position: int
+    name: str
+    plans_done: int
+    plans_total: int
+
+
+class ShownProgram(NamedTuple):
+    """The program the page is about, with its template's steps in plan order."""
+
+    id: int
+    kind: str
+    name: str
+    description: str
+    region: str
+    start_date: date | None
+    end_date: date | None
+    status: str
+    counterpart_kind: str
+    counterpart_name: str
+    counterpart_contact: str
+    counterpart_email: str
+    counterpart_phone: str
+    steps: list[ShownStep]
+
+
+_PROGRAM_COLUMNS = len(ShownProgram._fields) - 1
+
+
+@functools.cache
+def _program_statement() -> Select:
+    p, s = Program.__table__, TemplateStep.__table__
+    return org_statement(
+        select(
+            *(p.c[f] for f in ShownProgram._fields[:_PROGRAM_COLUMNS]),
+            *(s.c[f] for f in ShownStep._fields),
+        )
+        .outerjoin(s, and_(s.c.program_id == p.c.id, s.c.org_id == p.c.org_id))
+        .where(p.c.org_id == bindparam(ORG_ID), p.c.id == bindparam("program_id"))
+        .order_by(s.c.position)
+    )
+
+
+def program_or_404(program_id: int) -> ShownProgram:
+    """The program of the organization in scope with that id, or 404 (as load_or_404)."""
+    if not 0 < program_id <= MAX_ID:
+        abort(404)
+    rows = org_rows(_program_statement(), program_id=program_id)
+    if not rows:
+        abort(404)
+    steps = [
+        ShownStep(*row[_PROGRAM_COLUMNS:]) for row in rows if row[_PROGRAM_COLUMNS] is not None
+    ]
+    return ShownProgram(*rows[0][:_PROGRAM_COLUMNS], steps)
 
 
 @dataclass(slots=True)

@@ -9,7 +9,6 @@ from flask_babel import gettext as _
 from flask_babel import ngettext
 from flask_login import current_user
 from markupsafe import Markup, escape
-from sqlalchemy.orm import joinedload
 
 from inclusive.extensions import db
 from inclusive.milestones import services as plans
@@ -80,7 +79,7 @@ def new() -> Any:
 def show(program_id: int) -> Any:
     """A program: its cohort with progress, completion per milestone, states and risks."""
     # The template's steps in the same query (a join), not a second one.
-    program = load_or_404(Program, program_id, options=[joinedload(Program.steps)])
+    program = program_page.program_or_404(program_id)
     page = page_number()
     state = request.args.get("state", "")
     offset = (page - 1) * COHORT_PAGE
@@ -90,7 +89,7 @@ def show(program_id: int) -> Any:
     at_risk = program_page.at_risk(program.id)
     may_record = can_record_for_program(program.id)
     show_url = url_for("producers.show", producer_id=0).removesuffix("0")
-    steps = list(program.steps)
+    steps = program.steps
     officers = program_page.officers(program.id)
     bulk_form = BulkAchieveForm()
     bulk_form.step_id.choices = [(s.id, f"{s.position}. {s.name}") for s in steps]
@@ -158,7 +157,9 @@ def _cohort_rows(cohort: list[program_page.CohortRow], show_url: str, may_record
     return Markup("".join(parts))  # noqa: S704 (every value above is escaped)
 
 
-def _officer_form(program: Program, officers: list[Any] | None = None) -> OfficerForm:
+def _officer_form(
+    program: Program | program_page.ShownProgram, officers: list[Any] | None = None
+) -> OfficerForm:
     form = OfficerForm()
     if officers is None:
         officers = program_page.officers(program.id)

@@ -9,18 +9,26 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import contains_eager, joinedload, lazyload
+from werkzeug.exceptions import NotFound
 
 from inclusive.audit.models import AuditEvent
 from inclusive.audit.services import record
 from inclusive.extensions import db
 from inclusive.milestones.models import Enrollment, Milestone
 from inclusive.producers import page
+from inclusive.producers.models import Producer
 from inclusive.programs.models import Program
 from inclusive.tenancy.scope import TenantScopeError, tenant_scope
+from inclusive.tenancy.web import load_or_404
 from tests import factories
 from tests.programs.support import done, enroll, new_producer, new_program, today
 
 MARKUP = '<b>"x" & y\'s</b>'
+
+
+def _orm_producer(producer_id: int) -> Producer:
+    """The page's former load: the producer and its sectors, an ORM entity."""
+    return load_or_404(Producer, producer_id, options=[joinedload(Producer.sector_rows)])
 
 
 def _orm_programs() -> list[Program]:
@@ -61,7 +69,15 @@ def planned(org, make_member):
     supplier = new_program(org, "supplier_program", name=f"Suppliers {MARKUP}")
     services = new_program(org, "service_center", name="Advice")
     empty = new_program(org, "service_center", name="Zero steps")
-    producer = new_producer(org.id, name=f"Rosa {MARKUP}")
+    producer = new_producer(
+        org.id,
+        name=f"Rosa {MARKUP}",
+        representative=f"Rep {MARKUP}",
+        notes=f"Notes {MARKUP}",
+        sectors=["livestock", "agriculture", "crafts"],
+        municipality=f"Calca {MARKUP}",
+        region="Cusco",
+    )
     enroll(supplier, [producer], on=today() - timedelta(days=200))
     enroll(services, [producer])
     with tenant_scope(org.id):
@@ -80,6 +96,9 @@ def planned(org, make_member):
 
 def test_the_rows_are_the_orms(org, planned):
     with tenant_scope(org.id):
+        shown, producer = page.producer_or_404(planned), _orm_producer(planned)
+        assert shown == tuple(getattr(producer, f) for f in page.ShownProducer._fields)
+        assert shown.sectors == ["agriculture", "crafts", "livestock"]
         programs = page.programs()
         assert [tuple(p) for p in programs] == [
             (p.id, p.name, p.status, p.kind) for p in _orm_programs()
@@ -129,6 +148,7 @@ def test_the_page_is_printed_as_with_the_orms_rows(
     url = f"/o/acme/producers/{planned}"
     html = client.get(url).get_data(as_text=True)
     assert html.count("&lt;b&gt;&#34;x&#34; &amp; y&#39;s&lt;/b&gt;") >= 5 and MARKUP not in html
+    monkeypatch.setattr(page, "producer_or_404", _orm_producer)
     monkeypatch.setattr(page, "programs", _orm_programs)
     monkeypatch.setattr(page, "plans", _orm_plans)
     monkeypatch.setattr(page, "timeline", _orm_timeline)
@@ -139,13 +159,21 @@ def test_another_organizations_rows_never_appear(org, other_org, planned):
     with tenant_scope(org.id):
         ours = {p.id for p in page.programs()}
     with tenant_scope(other_org.id):
+        for ident in (planned, 0, 2**31):
+            with pytest.raises(NotFound):
+                page.producer_or_404(ident)
         theirs = factories.make_program(other_org, name="Theirs")
         db.session.flush()
         assert [p.id for p in page.programs()] == [theirs.id]
         assert not ours & {p.id for p in page.programs()}
         assert page.plans(planned, page.programs()) == []
         assert page.timeline(planned) == []
-    for read in (page.programs, lambda: page.plans(planned, []), lambda: page.timeline(planned)):
+    for read in (
+        page.programs,
+        lambda: page.plans(planned, []),
+        lambda: page.timeline(planned),
+        lambda: page.producer_or_404(planned),
+    ):
         with pytest.raises(TenantScopeError):
             read()
 

@@ -8,6 +8,8 @@ import re
 
 import pytest
 from sqlalchemy import and_, select, update
+from sqlalchemy.orm import joinedload
+from werkzeug.exceptions import NotFound
 
 from inclusive.extensions import db
 from inclusive.milestones import services as plans
@@ -15,10 +17,11 @@ from inclusive.milestones.models import Enrollment, EnrollmentState
 from inclusive.producers.models import Producer
 from inclusive.programs import page as program_page
 from inclusive.programs import views
-from inclusive.programs.models import ProgramOfficer
+from inclusive.programs.models import Program, ProgramOfficer
 from inclusive.tenancy.models import Membership
 from inclusive.tenancy.roles import Role
 from inclusive.tenancy.scope import TenantScopeError, tenant_scope
+from inclusive.tenancy.web import load_or_404
 from tests import factories
 from tests.programs.support import assign, done, enroll, new_producer, new_program
 
@@ -42,6 +45,11 @@ def _orm_base(program_id: int):
         .where(Enrollment.program_id == program_id)
         .order_by(Enrollment.id)
     )
+
+
+def _orm_program(program_id):
+    """The page's former load: the program and its steps, an ORM entity."""
+    return load_or_404(Program, program_id, options=[joinedload(Program.steps)])
 
 
 def _orm_cohort(program_id, offset, limit, state=None):
@@ -78,7 +86,15 @@ def cohort(org, make_member):
     """A program of seven producers (markup in their names; some at risk, one applied, one
     withdrawn), two officers assigned and a third who is not."""
     officers = [make_member("field_officer", name=f"Officer {n} {MARKUP}") for n in range(3)]
-    program = new_program(org, name=f"Suppliers {MARKUP}")
+    program = new_program(
+        org,
+        name=f"Suppliers {MARKUP}",
+        description=f"About {MARKUP}",
+        counterpart_name=f"Buyer {MARKUP}",
+        counterpart_contact=f"Ana {MARKUP}",
+        counterpart_email="buyer@example.org",
+        region=f"Puno {MARKUP}",
+    )
     for officer in officers[:2]:
         assign(program, officer)
     producers = [new_producer(org.id, name=f"P{n} {MARKUP}") for n in range(7)]
@@ -97,6 +113,13 @@ def cohort(org, make_member):
 
 def test_the_rows_are_the_orms(org, cohort):
     with tenant_scope(org.id):
+        shown, program = program_page.program_or_404(cohort), _orm_program(cohort)
+        fields = program_page.ShownProgram._fields[:-1]
+        assert shown[:-1] == tuple(getattr(program, f) for f in fields)
+        assert len(shown.steps) == len(program.steps) > 3
+        assert shown.steps == [
+            tuple(getattr(s, f) for f in program_page.ShownStep._fields) for s in program.steps
+        ]
         for offset, limit, state in [(0, 51, None), (2, 3, None), (0, 51, "enrolled"), (0, 5, "x")]:
             assert program_page.cohort(cohort, offset, limit, state) == _orm_cohort(
                 cohort, offset, limit, state
@@ -130,6 +153,7 @@ def test_the_page_is_printed_as_with_the_orms_rows(
     pages = [client.get(url).get_data(as_text=True) for url in urls]
     assert pages[0].count("&lt;b&gt;&#34;x&#34; &amp; y&#39;s&lt;/b&gt;") >= 6
     assert all(MARKUP not in page for page in pages)
+    monkeypatch.setattr(program_page, "program_or_404", _orm_program)
     monkeypatch.setattr(program_page, "cohort", _orm_cohort)
     monkeypatch.setattr(program_page, "at_risk", _orm_at_risk)
     monkeypatch.setattr(program_page, "officers", _orm_officers)
@@ -141,6 +165,9 @@ def test_the_page_is_printed_as_with_the_orms_rows(
 
 def test_another_organizations_rows_never_appear(org, other_org, cohort):
     with tenant_scope(other_org.id):
+        for ident in (cohort, 0, 2**31):
+            with pytest.raises(NotFound):
+                program_page.program_or_404(ident)
         program = factories.make_program(other_org, name="Theirs")
         db.session.flush()
         factories.MembershipFactory(organization=other_org, role="field_officer")
@@ -155,6 +182,8 @@ def test_another_organizations_rows_never_appear(org, other_org, cohort):
         program_page.cohort(cohort, 0, 51)
     with pytest.raises(TenantScopeError):
         program_page.field_officers()
+    with pytest.raises(TenantScopeError):
+        program_page.program_or_404(cohort)
 
 
 #: The cohort's rows as the template's loop printed them before the view built them
