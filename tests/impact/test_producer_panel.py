@@ -112,3 +112,20 @@ def test_another_organizations_rows_never_appear(org, other_org, recorded):
     for read in (impact.month_figures, impact.diagnostics, impact.ledger):
         with pytest.raises(TenantScopeError):
             read(recorded)
+
+
+def test_amounts_and_labels_follow_the_locale_within_a_request(app):
+    from flask_babel import force_locale
+
+    from inclusive.presentation import money, reproduction_help, reproduction_label
+
+    with app.test_request_context():
+        seen = {}
+        for language in ("en", "es", "en", "pt", "es"):
+            with force_locale(language):
+                now = (money(123456789), reproduction_label("deficit"), reproduction_help("x"))
+                assert seen.setdefault(language, now) == now
+                assert now[2] == "" and reproduction_label("odd") == "odd"
+                assert now[1] == str(impact.REPRODUCTION_LABELS["deficit"])
+        assert seen["en"][0] == "1,234,567.89" and seen["es"][0] == "1.234.567,89"
+        assert seen["es"][1] != seen["en"][1]
