@@ -50,11 +50,9 @@ PER_PAGE = 50
 EXPORT_COLUMNS = (*services.FIELDS, "id", "created_at")
 
 
-def _filters() -> tuple[FilterForm, services.ProducerFilters, list[Program]]:
+def _filters() -> tuple[FilterForm, services.ProducerFilters, list[page.ListedProgram]]:
     form = FilterForm(request.args)
-    programs = list(
-        db.session.execute(select(Program.id, Program.name, Program.status).order_by(Program.name))
-    )
+    programs = page.programs()
     form.program.choices = [("", _("All programs"))] + [(str(p.id), p.name) for p in programs]
     form.state.choices = [("", _("Any"))] + [(s.value, STATE_LABELS[s]) for s in EnrollmentState]
     form.sector.choices = [("", _("All sectors"))] + [
