@@ -1,11 +1,12 @@
 """CPU per request of the measured pages, in-process, without a profiler.
 
-python -m bench.cpu_pages URL [-n 500] [--runs 5] [--page NAME] [--save DIR]
+python -m bench.cpu_pages URL [-n 500] [--runs 5] [--page NAME] [--save DIR] [--locale es]
 
 For each page: ``time.process_time()`` over n requests of a logged-in admin (the
 reference page anonymous), repeated ``runs`` times; the median run is printed, in CPU
 ms per request, with the queries per request. ``--save DIR`` writes each page's HTML
-there (to compare two versions byte for byte).
+there (to compare two versions byte for byte); ``--locale`` serves every page in that
+language (the admin's own otherwise).
 """
 
 from __future__ import annotations
@@ -30,12 +31,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--page", action="append")
     parser.add_argument("--save")
+    parser.add_argument("--locale")
     args = parser.parse_args(argv)
     from bench.reference import bp
     from inclusive.extensions import db
 
     app = common.make_app(args.url)
     app.register_blueprint(bp)
+    if args.locale:
+        from flask_babel import get_babel
+
+        get_babel(app).locale_selector = lambda: args.locale
     paths = page_paths(common.find_targets(args.url))
     if args.page:
         paths = {k: v for k, v in paths.items() if k in args.page}

@@ -84,6 +84,23 @@ def _label(labels: dict, enum: type, value: Any) -> str:
     return text
 
 
+def _text_label(labels: dict, value: Any, default: Any) -> str:
+    """A label of a mapping of lazy strings, translated once per language (as ``_label``)."""
+    key = (_locale_name(), id(labels), value)
+    text = _LABELS.get(key)
+    if text is None:
+        text = _LABELS[key] = str(labels.get(value, default))
+    return text
+
+
+def reproduction_label(value: str) -> str:
+    return _text_label(impact.REPRODUCTION_LABELS, value, value)
+
+
+def reproduction_help(value: str) -> str:
+    return _text_label(impact.REPRODUCTION_HELP, value, "")
+
+
 _SYMBOLS: dict[str, tuple[str, str]] = {}
 
 
@@ -91,10 +108,10 @@ def money(hundredths: int | None) -> str:
     """Format an amount stored in hundredths, in the reader's locale (1,234.50 / 1.234,50)."""
     if hundredths is None:
         return ""
-    locale = get_locale()
-    name = str(locale)
+    name = _locale_name()  # found once per request, not at each of a page's amounts
     symbols = _SYMBOLS.get(name)
     if symbols is None:
+        locale = get_locale()
         symbols = _SYMBOLS[name] = (
             locale.number_symbols["latn"]["group"],
             locale.number_symbols["latn"]["decimal"],
@@ -183,7 +200,7 @@ def score_geometry(rows: Sequence[ViabilityAssessment], width: int = 640) -> dic
         ]
         factors.append(
             {
-                "label": str(impact.FACTOR_LABELS[factor]),
+                "label": _text_label(impact.FACTOR_LABELS, factor, factor),
                 "y": 8 + index * row_height + 12,
                 "bars": bars,
             }
@@ -344,6 +361,10 @@ def state_label(value: str) -> str:
     return _label(plans.STATE_LABELS, EnrollmentState, value)
 
 
+def milestone_label(value: str) -> str:
+    return _label(plans.MILESTONE_LABELS, MilestoneStatus, value)
+
+
 def producer_kind_label(value: str) -> str:
     return _label(producers.KIND_LABELS, ProducerKind, value)
 
@@ -361,11 +382,11 @@ def register_presentation(app: Flask) -> None:
         program_status_label=lambda v: _label(STATUS_LABELS, ProgramStatus, v),
         counterpart_label=lambda v: _label(COUNTERPART_LABELS, CounterpartKind, v),
         state_label=state_label,
-        milestone_label=lambda v: _label(plans.MILESTONE_LABELS, MilestoneStatus, v),
+        milestone_label=milestone_label,
         producer_kind_label=producer_kind_label,
         gender_label=lambda v: _label(producers.GENDER_LABELS, Gender, v),
-        reproduction_label=lambda v: str(impact.REPRODUCTION_LABELS.get(v, v)),
-        reproduction_help=lambda v: str(impact.REPRODUCTION_HELP.get(v, "")),
+        reproduction_label=reproduction_label,
+        reproduction_help=reproduction_help,
         enrollment_states=list(EnrollmentState),
         viability_factors=VIABILITY_FACTORS,
         money=money,

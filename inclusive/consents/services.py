@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import re
 from collections.abc import Iterable
-from datetime import date
+from datetime import date, datetime
+from typing import NamedTuple
 
 from flask import current_app
 from flask_babel import format_date
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import select
+from sqlalchemy import Select, bindparam, select
 from werkzeug.datastructures import FileStorage
 
 from inclusive.audit.services import record
@@ -25,6 +27,7 @@ from inclusive.producers.models import Producer
 from inclusive.refusals import Refused
 from inclusive.storage import storage
 from inclusive.tenancy.models import Membership
+from inclusive.tenancy.reads import ORG_ID, org_rows, org_statement
 from inclusive.tenancy.scope import require_org_id
 from inclusive.tenancy.web import MAX_ID
 from inclusive.timeutil import utcnow
@@ -298,6 +301,64 @@ def consents_of(producer_id: int, partner_id: int | None = None) -> list[Consent
         query = query.where(Consent.partner_id == partner_id)
     query = query.order_by(Consent.given_on.desc(), Consent.id.desc())
     return list(db.session.scalars(query))
+
+
+class _Named(NamedTuple):
+    name: str
+
+
+class ListedConsent(NamedTuple):
+    """What the producer page's consents panel shows of a consent."""
+
+    id: int
+    purpose: str
+    scopes: list[str]
+    text_version: str
+    method: str
+    given_on: date
+    valid_until: date
+    paper_storage_key: str | None
+    revoked_at: datetime | None
+    revocation_reason: str
+    partner: _Named
+    witness: _Named | None
+
+    state_on = Consent.state_on  # the same rule as a consent's
+
+
+@functools.cache
+def _producer_consents_statement() -> Select:
+    """The producer page's consents: explicit columns, the partner's and the witness's
+    names joined in, built once, the organization bound (see inclusive.tenancy.reads)."""
+    c, p, w = Consent.__table__, CapitalPartner.__table__, User.__table__
+    return org_statement(
+        select(
+            c.c.id,
+            c.c.purpose,
+            c.c.scopes,
+            c.c.text_version,
+            c.c.method,
+            c.c.given_on,
+            c.c.valid_until,
+            c.c.paper_storage_key,
+            c.c.revoked_at,
+            c.c.revocation_reason,
+            p.c.name,
+            w.c.name,
+        )
+        .join(p, p.c.id == c.c.partner_id)
+        .outerjoin(w, w.c.id == c.c.witness_id)
+        .where(c.c.org_id == bindparam(ORG_ID), c.c.producer_id == bindparam("producer_id"))
+        .order_by(c.c.given_on.desc(), c.c.id.desc())
+    )
+
+
+def listed_consents_of(producer_id: int) -> list[ListedConsent]:
+    """A producer's consents as the producer page lists them, the newest first."""
+    return [
+        ListedConsent(*row[:-2], _Named(row[-2]), _Named(row[-1]) if row[-1] is not None else None)
+        for row in org_rows(_producer_consents_statement(), producer_id=producer_id)
+    ]
 
 
 def valid_consent_for(

@@ -31,9 +31,9 @@ TEXT_LANGUAGES = ("en", "es", "pt")
 
 @bp.app_context_processor
 def _consent_helpers() -> dict[str, Any]:
-    def producer_consents(producer_id: int) -> list[tuple[Consent, str]]:
+    def producer_consents(producer_id: int) -> list[tuple[services.ListedConsent, str]]:
         day = today()
-        return [(c, c.state_on(day)) for c in services.consents_of(producer_id)]
+        return [(c, c.state_on(day)) for c in services.listed_consents_of(producer_id)]
 
     return {
         "producer_consents": producer_consents,

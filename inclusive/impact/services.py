@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 from datetime import date
 from decimal import ROUND_HALF_UP, Decimal, DecimalException
-from typing import Any
+from typing import Any, NamedTuple
 
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import func, select
+from sqlalchemy import Integer, Select, bindparam, cast, func, select
 from sqlalchemy.orm import joinedload
 
 from inclusive.audit.services import record
+from inclusive.auth.models import User
 from inclusive.extensions import db
 from inclusive.impact.models import (
     VIABILITY_FACTORS,
@@ -24,6 +26,7 @@ from inclusive.impact.models import (
 from inclusive.milestones.models import Enrollment, EnrollmentState
 from inclusive.programs.models import OFFTAKE_KINDS, Program
 from inclusive.refusals import Refused
+from inclusive.tenancy.reads import ORG_ID, org_rows, org_statement
 from inclusive.timeutil import utcnow
 
 MONEY_FIELDS = ("sales", "costs", "household_withdrawals", "reinvestment", "assets", "debt")
@@ -417,3 +420,119 @@ def offtake(producer_id: int, limit: int = 20) -> tuple[list[OfftakePurchase], O
     ).one()
     totals = OfftakeTotals(n, int(amount), (on_time / n) if n else 0.0, (quality / n) if n else 0.0)
     return rows, totals
+
+
+# The producer page's panels ---------------------------------------------------------------
+#
+# Core statements of explicit columns, built once, the organization bound from the tenant
+# scope (see inclusive.tenancy.reads): the ORM's entities cost the page more than the rows.
+
+
+class _Named(NamedTuple):
+    name: str
+
+
+class MonthFigures(NamedTuple):
+    """A month's figures as the producer page shows them (and the reproduction rule reads)."""
+
+    month: date
+    sales: int
+    costs: int
+    household_withdrawals: int
+    reinvestment: int
+    assets: int
+    debt: int
+    employees: int
+    entered_by: _Named | None
+
+
+class Diagnostic(NamedTuple):
+    """A viability diagnostic as the producer page shows it."""
+
+    assessed_on: date
+    knowledge: int
+    commercial_information: int
+    contacts: int
+    business_engineering: int
+    network_articulation: int
+    sustainable_practices: int
+    notes: str
+
+    scores = ViabilityAssessment.scores
+    total = ViabilityAssessment.total
+
+
+class Purchase(NamedTuple):
+    """A purchase as the producer page's ledger shows it."""
+
+    purchased_on: date
+    product: str
+    quantity: float
+    unit: str
+    unit_price: int
+    amount: int
+    on_time: bool
+    quality_accepted: bool
+
+
+@functools.cache
+def _panel_statements() -> tuple[Select, Select, Select]:
+    s, a, o, u = (
+        EconomicSnapshot.__table__,
+        ViabilityAssessment.__table__,
+        OfftakePurchase.__table__,
+        User.__table__,
+    )
+    figures = (
+        select(*(s.c[name] for name in MonthFigures._fields[:-1]), u.c.name)
+        .outerjoin(u, u.c.id == s.c.entered_by_id)
+        .where(s.c.org_id == bindparam(ORG_ID), s.c.producer_id == bindparam("producer_id"))
+        .order_by(s.c.month.desc())
+        .limit(bindparam("limit"))
+    )
+    diagnostics = (
+        select(*(a.c[name] for name in Diagnostic._fields))
+        .where(a.c.org_id == bindparam(ORG_ID), a.c.producer_id == bindparam("producer_id"))
+        .order_by(a.c.assessed_on.desc(), a.c.id.desc())
+        .limit(bindparam("limit"))
+    )
+    # The totals of all the purchases ride along each of the latest (computed before LIMIT).
+    ledger = (
+        select(
+            *(o.c[name] for name in Purchase._fields),
+            func.count().over(),
+            func.sum(o.c.amount).over(),
+            func.sum(cast(o.c.on_time, Integer)).over(),
+            func.sum(cast(o.c.quality_accepted, Integer)).over(),
+        )
+        .where(o.c.org_id == bindparam(ORG_ID), o.c.producer_id == bindparam("producer_id"))
+        .order_by(o.c.purchased_on.desc(), o.c.id.desc())
+        .limit(bindparam("limit"))
+    )
+    return org_statement(figures), org_statement(diagnostics), org_statement(ledger)
+
+
+def month_figures(producer_id: int, limit: int = 24) -> list[MonthFigures]:
+    """A producer's latest monthly figures, oldest first (what ``snapshots`` gives the page)."""
+    rows = org_rows(_panel_statements()[0], producer_id=producer_id, limit=limit)
+    return [
+        MonthFigures(*row[:-1], _Named(row[-1]) if row[-1] is not None else None)
+        for row in reversed(rows)
+    ]
+
+
+def diagnostics(producer_id: int, limit: int = 12) -> list[Diagnostic]:
+    """A producer's latest diagnostics, oldest first (what ``assessments`` gives the page)."""
+    rows = org_rows(_panel_statements()[1], producer_id=producer_id, limit=limit)
+    return [Diagnostic(*row) for row in reversed(rows)]
+
+
+def ledger(producer_id: int, limit: int = 20) -> tuple[list[Purchase], OfftakeTotals]:
+    """A producer's latest purchases and the totals of all of them, in one query (what
+    ``offtake`` gives the page)."""
+    rows = org_rows(_panel_statements()[2], producer_id=producer_id, limit=limit)
+    if not rows:
+        return [], OfftakeTotals(0, 0, 0.0, 0.0)
+    n, amount, on_time, quality = rows[0][-4:]
+    totals = OfftakeTotals(n, int(amount), on_time / n, quality / n)
+    return [Purchase(*row[:-4]) for row in rows], totals

@@ -1,0 +1,196 @@
+"""The program page's reads: the program with its steps, its cohort, officers, state counts
+and the officers to assign.
+
+Core statements of explicit columns, built once, run on the session's connection with the
+organization bound from the tenant scope (see inclusive.tenancy.reads): the ORM's work per
+statement cost the page more Python than the rows themselves."""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+from datetime import date
+from typing import NamedTuple
+
+from flask import abort
+from sqlalchemy import Select, and_, bindparam, select
+
+from inclusive.auth.models import User
+from inclusive.milestones.models import Enrollment
+from inclusive.producers.models import Producer
+from inclusive.programs.models import Program, ProgramOfficer, ProgramStateCount, TemplateStep
+from inclusive.tenancy.models import Membership
+from inclusive.tenancy.reads import ORG_ID, org_rows, org_statement
+from inclusive.tenancy.roles import Role
+from inclusive.tenancy.web import MAX_ID
+
+
+class ShownStep(NamedTuple):
+    """A step of the program's template, with its completion counters."""
+
+    id: int
+    position: int
+    name: str
+    plans_done: int
+    plans_total: int
+
+
+class ShownProgram(NamedTuple):
+    """The program the page is about, with its template's steps in plan order."""
+
+    id: int
+    kind: str
+    name: str
+    description: str
+    region: str
+    start_date: date | None
+    end_date: date | None
+    status: str
+    counterpart_kind: str
+    counterpart_name: str
+    counterpart_contact: str
+    counterpart_email: str
+    counterpart_phone: str
+    steps: list[ShownStep]
+
+
+_PROGRAM_COLUMNS = len(ShownProgram._fields) - 1
+
+
+@functools.cache
+def _program_statement() -> Select:
+    p, s = Program.__table__, TemplateStep.__table__
+    return org_statement(
+        select(
+            *(p.c[f] for f in ShownProgram._fields[:_PROGRAM_COLUMNS]),
+            *(s.c[f] for f in ShownStep._fields),
+        )
+        .outerjoin(s, and_(s.c.program_id == p.c.id, s.c.org_id == p.c.org_id))
+        .where(p.c.org_id == bindparam(ORG_ID), p.c.id == bindparam("program_id"))
+        .order_by(s.c.position)
+    )
+
+
+def program_or_404(program_id: int) -> ShownProgram:
+    """The program of the organization in scope with that id, or 404 (as load_or_404)."""
+    if not 0 < program_id <= MAX_ID:
+        abort(404)
+    rows = org_rows(_program_statement(), program_id=program_id)
+    if not rows:
+        abort(404)
+    steps = [
+        ShownStep(*row[_PROGRAM_COLUMNS:]) for row in rows if row[_PROGRAM_COLUMNS] is not None
+    ]
+    return ShownProgram(*rows[0][:_PROGRAM_COLUMNS], steps)
+
+
+@dataclass(slots=True)
+class CohortRow:
+    """An enrollment as the program page lists it (columns, not ORM objects)."""
+
+    id: int
+    producer_id: int
+    state: str
+    progress: int
+    at_risk: bool
+    producer_name: str
+
+
+class _Named(NamedTuple):
+    name: str
+
+
+class Officer(NamedTuple):
+    """A field officer assigned to the program."""
+
+    user_id: int
+    user: _Named
+
+
+class _Statements(NamedTuple):
+    cohort: Select
+    cohort_in_state: Select
+    at_risk: Select
+    officers: Select
+    state_counts: Select
+    field_officers: Select
+
+
+@functools.cache
+def _statements() -> _Statements:
+    e, p = Enrollment.__table__, Producer.__table__
+    o, u = ProgramOfficer.__table__, User.__table__
+    sc, m = ProgramStateCount.__table__, Membership.__table__
+    base = (
+        select(e.c.id, e.c.producer_id, e.c.state, e.c.progress, e.c.at_risk, p.c.name)
+        .outerjoin(p, and_(p.c.id == e.c.producer_id, p.c.org_id == e.c.org_id))
+        .where(e.c.org_id == bindparam(ORG_ID), e.c.program_id == bindparam("program_id"))
+        .order_by(e.c.id)
+    )
+    page = base.offset(bindparam("offset")).limit(bindparam("limit"))
+    officers = (
+        select(o.c.user_id, u.c.name)
+        .join(u, u.c.id == o.c.user_id)
+        .where(o.c.org_id == bindparam(ORG_ID), o.c.program_id == bindparam("program_id"))
+        .order_by(o.c.id)
+    )
+    counts = select(sc.c.state, sc.c.n).where(
+        sc.c.org_id == bindparam(ORG_ID), sc.c.program_id == bindparam("program_id")
+    )
+    field_officers = (
+        select(m.c.user_id, u.c.name)
+        .join(u, u.c.id == m.c.user_id)
+        .where(m.c.org_id == bindparam(ORG_ID), m.c.role == Role.FIELD_OFFICER.value)
+        .order_by(m.c.id)
+    )
+    return _Statements(
+        *(
+            org_statement(s)
+            for s in (
+                page,
+                page.where(e.c.state == bindparam("state")),
+                base.where(e.c.at_risk.is_(True)).limit(20),
+                officers,
+                counts,
+                field_officers,
+            )
+        )
+    )
+
+
+def cohort(program_id: int, offset: int, limit: int, state: str | None = None) -> list[CohortRow]:
+    """A page of the program's enrollments (in one state, or all), in enrollment order."""
+    if state is None:
+        rows = org_rows(_statements().cohort, program_id=program_id, offset=offset, limit=limit)
+    else:
+        rows = org_rows(
+            _statements().cohort_in_state,
+            program_id=program_id,
+            offset=offset,
+            limit=limit,
+            state=state,
+        )
+    return [CohortRow(*row) for row in rows]
+
+
+def at_risk(program_id: int) -> list[CohortRow]:
+    """The program's first 20 enrollments at risk, in enrollment order."""
+    return [CohortRow(*row) for row in org_rows(_statements().at_risk, program_id=program_id)]
+
+
+def officers(program_id: int) -> list[Officer]:
+    """The field officers assigned to the program, with their names."""
+    return [
+        Officer(user_id, _Named(name))
+        for user_id, name in org_rows(_statements().officers, program_id=program_id)
+    ]
+
+
+def state_counts(program_id: int) -> dict[str, int]:
+    """Enrollment counts per state (what ``plans.state_counts`` gives)."""
+    return dict(org_rows(_statements().state_counts, program_id=program_id))
+
+
+def field_officers() -> list[tuple[int, str]]:
+    """The organization's field officers (user id, name), in the order they joined."""
+    return [tuple(row) for row in org_rows(_statements().field_officers)]
