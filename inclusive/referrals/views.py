@@ -200,7 +200,7 @@ def referral_state_label(state: str) -> str:
     return services.state_label(state)
 
 
-def producer_referrals(producer_id: int) -> list[Referral]:
+def producer_referrals(producer_id: int) -> list[services.ListedReferral]:
     """The producer's referrals, for the producer page's section."""
     return services.referrals_of_producer(producer_id)
 
