@@ -14,11 +14,6 @@ Every test commits for real (``committed``: the tables are emptied after each on
 
 from __future__ import annotations
 
-import contextlib
-import os
-import signal
-import subprocess
-import sys
 import threading
 import time
 import uuid
@@ -36,6 +31,7 @@ from redis import Redis
 from rq import Queue
 from sqlalchemy import select
 
+from faults.run import Proc
 from inclusive.auth.models import User
 from inclusive.extensions import db
 from inclusive.partners.models import CapitalPartner
@@ -57,7 +53,6 @@ from inclusive.tenancy.scope import tenant_scope
 from inclusive.timeutil import utcnow
 from tests import factories
 from tests.jobs.conftest import (
-    PROJECT_ROOT,
     SmtpServer,
     StoringHandler,
     _drop_app_redis,
@@ -78,76 +73,34 @@ WAIT = 40.0  # seconds a test waits for the worker (it is slow to start on a bus
 # A worker process that lives across the module's tests -----------------------------------
 
 
-class WorkerProcess:
-    """``flask --app inclusive worker`` (forking, with RQ's scheduler) in a process of its own."""
+class WorkerProcess(Proc):
+    """``flask --app inclusive worker`` (with RQ's scheduler) in a process of its own; start,
+    SIGKILL and stop are faults.run's, the waiting and the log are the tests'."""
 
     def __init__(self, env: dict[str, str], log_dir: Path) -> None:
-        self.env = env
-        self.log_dir = log_dir
-        self.process: subprocess.Popen[bytes] | None = None
-        self.logs: list[Path] = []
+        super().__init__("worker", ["worker"], env, log_dir)
+        self.log = log_dir / "worker.log"
 
     def start(self) -> None:
         assert self.process is None, "a worker is already running"
-        log = self.log_dir / f"worker-{len(self.logs) + 1}.log"
-        self.logs.append(log)
-        with log.open("wb") as out:
-            self.process = subprocess.Popen(
-                [sys.executable, "-m", "flask", "--app", "inclusive", "worker"],
-                cwd=PROJECT_ROOT,
-                env=self.env,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-            )
+        super().start()
+
+    def _last_start(self) -> str:
+        return self.log.read_text(errors="replace").rsplit("=== start", 1)[-1]
 
     def wait_ready(self, timeout: float = WAIT) -> None:
         """Wait until the worker has swept and is about to listen on its queue."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            if " on queue " in self.logs[-1].read_text(errors="replace"):
+            if " on queue " in self._last_start():
                 return
             if self.process is not None and self.process.poll() is not None:
                 pytest.fail(f"the worker exited with {self.process.returncode}\n{self.output()}")
             time.sleep(0.05)
         pytest.fail(f"the worker did not start in {timeout} s\n{self.output()}")
 
-    def children(self) -> list[int]:
-        """The worker's children: RQ's scheduler, and the work horse while a job runs."""
-        if self.process is None:
-            return []
-        path = Path(f"/proc/{self.process.pid}/task/{self.process.pid}/children")
-        try:
-            return [int(pid) for pid in path.read_text().split()]
-        except OSError:
-            return []
-
-    def kill(self) -> list[int]:
-        """SIGKILL the worker and its work horse at once, as the OOM killer or a power cut."""
-        assert self.process is not None
-        children = self.children()
-        horses = [pid for pid in children if os.getpgid(pid) == pid]  # a group of its own
-        for pid in [self.process.pid, *children]:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGKILL)
-        self.process.wait(timeout=10)
-        self.process = None
-        return horses
-
-    def stop(self) -> None:
-        """Warm shutdown (SIGTERM): the worker finishes its job and releases its locks."""
-        if self.process is None:
-            return
-        self.process.send_signal(signal.SIGTERM)
-        try:
-            self.process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            self.kill()
-        self.process = None
-
     def output(self) -> str:
-        return "\n".join(
-            f"--- {log.name} ---\n{log.read_text(errors='replace')[-6000:]}" for log in self.logs
-        )
+        return f"--- {self.log.name} ---\n{self.log.read_text(errors='replace')[-12000:]}"
 
 
 @dataclass
@@ -575,7 +528,7 @@ def test_a_worker_killed_mid_delivery_leaves_a_lease_and_the_sweep_delivers_it_a
     assert row.lease_until is not None
     assert row.lease_until >= before + timedelta(seconds=LEASE_SECONDS)
     # A delivery is a short job: the worker posts it itself, no work horse (PlatformWorker).
-    assert live.worker.kill() == [], "a work horse was posting the delivery"
+    assert live.worker.kill() == 0, "a work horse was posting the delivery"
     (row,) = _rows(org_id, referral_id)
     assert (row.status, row.attempts) == (DeliveryStatus.SENDING, 1)
     assert _attempts(org_id, row.id) == []  # the killed attempt recorded nothing
