@@ -20,7 +20,7 @@ from inclusive.programs.access import can_record_for_producer, require_record_fo
 from inclusive.refusals import act
 from inclusive.storage import storage
 from inclusive.tenancy.roles import Permission
-from inclusive.tenancy.web import MAX_ID, load_or_404, org_blueprint, requires
+from inclusive.tenancy.web import load_or_404, org_blueprint, requires, to_id
 
 bp = org_blueprint("consents", __name__, url_prefix="/producers/<int:producer_id>/consents")
 
@@ -61,11 +61,6 @@ def _consent_or_404(producer_id: int, consent_id: int) -> Consent:
     return consent
 
 
-def _int(value: str | None) -> int | None:
-    value = (value or "").strip()
-    return int(value) if value.isdigit() and 0 < int(value) <= MAX_ID else None
-
-
 @bp.route("/new", methods=["GET", "POST"])
 def new(producer_id: int) -> Any:
     """Record a producer's consent to share named data with a capital partner."""
@@ -85,14 +80,14 @@ def new(producer_id: int) -> Any:
         try:
             consent = services.record_consent(
                 producer,
-                partner_id=_int(form.partner_id.data),
+                partner_id=to_id(form.partner_id.data),
                 purpose=form.purpose.data or "",
                 scopes=form.scopes.data or [],
                 method=form.method.data or "",
                 given_on=form.given_on.data,
                 valid_until=form.valid_until.data,
                 text_version=form.text_version.data or "",
-                witness_id=_int(form.witness_id.data),
+                witness_id=to_id(form.witness_id.data),
                 paper=form.paper.data or None,
                 recorder=current_user,
             )

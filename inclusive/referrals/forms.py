@@ -5,10 +5,13 @@ Choices are filled by the views and checked by the services, which say why they 
 
 from __future__ import annotations
 
+from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
-from wtforms import DateField, SelectField, StringField, TextAreaField
+from wtforms import DateField, SelectChoice, SelectField, StringField, TextAreaField
 from wtforms.validators import InputRequired, Length, Optional
+
+from inclusive.partners.models import Product
 
 
 class ReferralForm(FlaskForm):
@@ -57,6 +60,15 @@ class PartnerActionForm(FlaskForm):
     disbursed_on = DateField(_l("Disbursed on"), validators=[Optional()])
     disbursed_product = SelectField(_l("Product"), validate_choice=False)
     term_months = StringField(_l("Term (months)"), validators=[Optional(), Length(max=4)])
+
+
+def product_filter_choices() -> list[SelectChoice]:
+    """ "All products", then each product in the reader's language (both inboxes' filter)."""
+    from inclusive.partners.services import PRODUCT_LABELS
+
+    return [SelectChoice("", _("All products"))] + [
+        SelectChoice(p.value, str(PRODUCT_LABELS[p])) for p in Product
+    ]
 
 
 class ReferralFilterForm(FlaskForm):

@@ -29,13 +29,18 @@ from inclusive.partners.models import Product
 from inclusive.partners.services import PRODUCT_LABELS
 from inclusive.partners.web import current_partner, partner_blueprint
 from inclusive.referrals import services
-from inclusive.referrals.forms import MessageForm, PartnerActionForm, ReferralFilterForm
+from inclusive.referrals.forms import (
+    MessageForm,
+    PartnerActionForm,
+    ReferralFilterForm,
+    product_filter_choices,
+)
 from inclusive.referrals.models import DeclineReason, Referral, ReferralState, Side
 from inclusive.referrals.profile import decimal_amount
 from inclusive.referrals.services import Disbursement, ReferralFilters
 from inclusive.referrals.views import attempt, form_refused
 from inclusive.tenancy.scope import ALL_TENANTS
-from inclusive.tenancy.web import MAX_ID, page_number
+from inclusive.tenancy.web import page_number, to_id
 
 bp = partner_blueprint("partner_referrals", __name__, url_prefix="/referrals")
 PER_PAGE = 50
@@ -85,14 +90,11 @@ def _filters() -> tuple[ReferralFilterForm, ReferralFilters]:
     form.organization.choices = [SelectChoice("", _("All organizations"))] + [
         SelectChoice(str(o.id), o.name) for o in services.partner_organizations(partner)
     ]
-    form.product.choices = [SelectChoice("", _("All products"))] + [
-        SelectChoice(p.value, str(PRODUCT_LABELS[p])) for p in Product
-    ]
+    form.product.choices = product_filter_choices()
     form.validate()
-    org = (form.organization.data or "").strip()
     filters = ReferralFilters(
         state=form.state.data if form.state.data in services.PARTNER_VISIBLE else "",
-        org_id=int(org) if org.isdigit() and 0 < int(org) <= MAX_ID else None,
+        org_id=to_id(form.organization.data),
         product=form.product.data if form.product.data in Product._value2member_map_ else "",
     )
     return form, filters

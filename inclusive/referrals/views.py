@@ -29,7 +29,13 @@ from inclusive.producers import services as producers
 from inclusive.producers.models import Producer
 from inclusive.programs.catalog import KIND_LABELS as PROGRAM_KIND_LABELS
 from inclusive.referrals import profile, services
-from inclusive.referrals.forms import MessageForm, NoteActionForm, ReferralFilterForm, ReferralForm
+from inclusive.referrals.forms import (
+    MessageForm,
+    NoteActionForm,
+    ReferralFilterForm,
+    ReferralForm,
+    product_filter_choices,
+)
 from inclusive.referrals.models import (
     Delivery,
     DeliveryStatus,
@@ -43,13 +49,13 @@ from inclusive.refusals import act
 from inclusive.tenancy.forms import ActionForm
 from inclusive.tenancy.roles import Permission
 from inclusive.tenancy.web import (
-    MAX_ID,
     can,
     current_org,
     load_or_404,
     org_blueprint,
     page_number,
     requires,
+    to_id,
 )
 
 bp = org_blueprint("referrals", __name__, url_prefix="/referrals")
@@ -288,14 +294,11 @@ def _filters() -> tuple[ReferralFilterForm, ReferralFilters]:
     form.partner.choices = [SelectChoice("", _("All partners"))] + [
         SelectChoice(str(pid), name) for pid, name in _partner_options()
     ]
-    form.product.choices = [SelectChoice("", _("All products"))] + [
-        SelectChoice(p.value, str(PRODUCT_LABELS[p])) for p in Product
-    ]
+    form.product.choices = product_filter_choices()
     form.validate()
-    partner = (form.partner.data or "").strip()
     filters = ReferralFilters(
         state=form.state.data if form.state.data in ReferralState._value2member_map_ else "",
-        partner_id=int(partner) if partner.isdigit() and 0 < int(partner) <= MAX_ID else None,
+        partner_id=to_id(form.partner.data),
         product=form.product.data if form.product.data in Product._value2member_map_ else "",
     )
     return form, filters
@@ -405,9 +408,7 @@ def new() -> Any:
         def create() -> None:
             created["referral"] = services.create_referral(
                 producer,
-                partnership_id=int(partnership_id)
-                if partnership_id.isdigit() and int(partnership_id) <= MAX_ID
-                else None,
+                partnership_id=to_id(partnership_id),
                 product=form.product.data or "",
                 amount=form.amount.data,
                 purpose=form.purpose.data or "",

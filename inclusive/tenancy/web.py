@@ -66,13 +66,15 @@ def _add_org_slug(endpoint: str, values: dict[str, Any]) -> None:
         values["org_slug"] = g.org.slug
 
 
+def to_id(value: str | None) -> int | None:
+    """A submitted id as an int, or None when it is empty, malformed or out of range."""
+    value = (value or "").strip()
+    return int(value) if value.isdigit() and 0 < int(value) <= MAX_ID else None
+
+
 def form_ids(name: str) -> set[int]:
     """The ids posted under ``name``; malformed or out-of-range values are left out."""
-    return {
-        int(value)
-        for value in request.form.getlist(name)
-        if value.isdigit() and 0 < int(value) <= MAX_ID
-    }
+    return {ident for ident in map(to_id, request.form.getlist(name)) if ident is not None}
 
 
 def page_number() -> int:
