@@ -38,6 +38,9 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     check_production(app.config)
 
     _init_extensions(app)
+    from inclusive.auth.sessions import ThrottledRefreshSessionInterface
+
+    app.session_interface = ThrottledRefreshSessionInterface()  # the cookie re-signed once a minute
     _register_blueprints(app)
     _register_template_helpers(app)
 

@@ -185,9 +185,3 @@ class ThrottledRefreshSessionInterface(SecureCookieSessionInterface):
             return False
         signed_at = getattr(session, "signed_at", None)
         return signed_at is None or datetime.now(UTC) - signed_at >= COOKIE_REFRESH_INTERVAL
-
-
-def install_cookie_sessions(app: Flask) -> None:
-    """Serve the app's cookie sessions through :class:`ThrottledRefreshSessionInterface`."""
-    if type(app.session_interface) is SecureCookieSessionInterface:
-        app.session_interface = ThrottledRefreshSessionInterface()

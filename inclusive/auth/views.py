@@ -37,16 +37,13 @@ from inclusive.auth.services import (
     reset_password,
     user_for_reset_token,
 )
-from inclusive.auth.sessions import install_cookie_sessions, log_in, log_out
+from inclusive.auth.sessions import log_in, log_out
 from inclusive.extensions import db, limiter
 from inclusive.tenancy.forms import NewOrganizationForm, SignUpForm
 from inclusive.tenancy.services import MembershipError, create_organization, sign_up, slugify
 from inclusive.tokens import InvalidToken
 
 bp = Blueprint("auth", __name__)
-# Logging in is this blueprint's: so is how the login's cookie is kept (every app that can
-# log in registers it).
-bp.record_once(lambda state: install_cookie_sessions(state.app))
 
 
 def safe_next(target: str | None) -> str | None:
