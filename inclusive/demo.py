@@ -12,6 +12,7 @@ from inclusive.consents.demo import load_consents
 from inclusive.extensions import db
 from inclusive.partners.demo import load_partners
 from inclusive.referrals.demo import load_referrals
+from inclusive.tenancy.demo import demo_staff
 from inclusive.tenancy.models import Membership, Organization
 from inclusive.tenancy.roles import Role
 from inclusive.tenancy.scope import tenant_scope
@@ -89,9 +90,7 @@ def load_demo_data() -> Iterator[str]:
     from inclusive.demo_workspace import load_workspace
 
     for spec in ORGANIZATIONS:
-        org = db.session.scalar(select(Organization).filter_by(slug=spec["slug"]))
-        officer = db.session.scalar(select(User).filter_by(email=f"officer@{spec['slug']}.example"))
-        manager = db.session.scalar(select(User).filter_by(email=f"manager@{spec['slug']}.example"))
+        org, manager, officer = demo_staff(spec["slug"])
         with tenant_scope(org.id):
             load_workspace(org, officer, manager)
     logins.extend(load_partners(password_hash))

@@ -8,13 +8,12 @@ from datetime import timedelta
 from sqlalchemy import func, select
 from werkzeug.datastructures import FileStorage
 
-from inclusive.auth.models import User
 from inclusive.consents.models import Consent, ConsentMethod, ConsentScope
 from inclusive.consents.services import partner_choices, record_consent, revoke_consent
 from inclusive.extensions import db
 from inclusive.milestones.services import today
 from inclusive.producers.models import Producer
-from inclusive.tenancy.models import Organization
+from inclusive.tenancy.demo import demo_staff
 from inclusive.tenancy.scope import tenant_scope
 
 S = ConsentScope
@@ -42,11 +41,10 @@ def _paper(name: str) -> FileStorage:
 def load_consents(slugs: tuple[str, ...] = ("andes", "sertao")) -> None:
     """Record consents for the first producers of each demo organization, once."""
     for slug in slugs:
-        org = db.session.scalar(select(Organization).filter_by(slug=slug))
-        manager = db.session.scalar(select(User).filter_by(email=f"manager@{slug}.example"))
-        officer = db.session.scalar(select(User).filter_by(email=f"officer@{slug}.example"))
-        if org is None or manager is None or officer is None:
+        staff = demo_staff(slug)
+        if staff is None:
             continue
+        org, manager, officer = staff
         with tenant_scope(org.id):
             if db.session.scalar(select(func.count()).select_from(Consent)):
                 continue

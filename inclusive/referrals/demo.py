@@ -22,6 +22,7 @@ from inclusive.producers.models import Producer
 from inclusive.referrals import services
 from inclusive.referrals.models import Referral, ReferralEvent, ReferralState, Side
 from inclusive.referrals.services import Disbursement
+from inclusive.tenancy.demo import demo_staff
 from inclusive.tenancy.models import Organization
 from inclusive.tenancy.scope import tenant_scope
 from inclusive.timeutil import utcnow
@@ -67,11 +68,10 @@ NOTES = {
 def load_referrals(slugs: tuple[str, ...] = ("andes", "sertao")) -> None:
     """Create the demo referrals of each demo organization, once."""
     for slug in slugs:
-        org = db.session.scalar(select(Organization).filter_by(slug=slug))
-        manager = db.session.scalar(select(User).filter_by(email=f"manager@{slug}.example"))
-        officer = db.session.scalar(select(User).filter_by(email=f"officer@{slug}.example"))
-        if org is None or manager is None or officer is None:
+        staff = demo_staff(slug)
+        if staff is None:
             continue
+        org, manager, officer = staff
         with tenant_scope(org.id):
             if db.session.scalar(select(func.count()).select_from(Referral)):
                 continue
