@@ -166,6 +166,8 @@ def _register_template_helpers(app: Flask) -> None:
     from flask_babel import get_locale
 
     from inclusive.choices import LANGUAGE_NAMES
+    from inclusive.fieldcache import field_html
+    from inclusive.layout import header_menus
     from inclusive.tenancy.roles import Permission, Role
     from inclusive.tenancy.services import memberships_of
     from inclusive.tenancy.web import can
@@ -185,6 +187,8 @@ def _register_template_helpers(app: Flask) -> None:
         role_label=lambda role: Role(role).label,
         roles=list(Role),
         my_memberships=my_memberships,
+        header_menus=header_menus,
+        field_html=field_html,
         language_names=LANGUAGE_NAMES,
         dev_mail_enabled=lambda: "dev" in app.blueprints,
     )

@@ -1,0 +1,136 @@
+"""The header menus and the form fields, rendered once per distinct input: never stale."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from flask import Flask, render_template_string
+from markupsafe import Markup
+from wtforms import BooleanField, Form, PasswordField, SelectField, StringField
+from wtforms.validators import DataRequired
+
+from inclusive import fieldcache, layout
+from inclusive.extensions import db
+from inclusive.producers.widgets import FastSelect
+from inclusive.tenancy.scope import tenant_scope
+from tests import factories
+from tests.conftest import membership_of
+
+
+def _menus(html: str) -> str:
+    start = html.index('<details class="menu switcher">')
+    return html[start : html.index('<details class="menu usermenu">')]
+
+
+def test_the_menus_show_the_organization_and_section_of_each_page(client, org, login_as):
+    user = login_as("admin")
+    other = factories.OrganizationFactory(slug="beta", name="Beta Coop", default_language="en")
+    with tenant_scope(other.id):
+        factories.MembershipFactory(user=user, organization=other, role="viewer")
+    db.session.commit()
+
+    producers = _menus(client.get("/o/acme/producers/").get_data(as_text=True))
+    assert '<a href="/o/acme/producers/" aria-current="page">Producers</a>' in producers
+    assert 'href="/o/acme/settings"' in producers  # an admin manages the organization
+    beta = _menus(client.get("/o/beta/programs/").get_data(as_text=True))
+    assert '<a href="/o/beta/programs/" aria-current="page">Programs</a>' in beta
+    assert "/o/beta/settings" not in beta and "/o/beta/imports" not in beta  # a viewer
+    assert '<a href="/o/beta/" aria-current="true">Beta Coop <small>Viewer</small></a>' in beta
+    assert producers != beta
+
+
+def test_a_renamed_organization_or_a_new_role_shows_at_once(client, org, login_as):
+    user = login_as("admin")
+    before = _menus(client.get("/o/acme/producers/").get_data(as_text=True))
+    with tenant_scope(org.id):
+        org.name = "Acme Renamed"
+        membership_of(user, org).role = "viewer"
+        db.session.commit()
+    after = _menus(client.get("/o/acme/producers/").get_data(as_text=True))
+    assert "Acme Renamed" in after and "Acme Renamed" not in before
+    assert "<small>Viewer</small>" in after and "/o/acme/settings" not in after
+
+
+def test_the_menus_follow_the_language(client, org, login_as):
+    user = login_as("admin")
+    english = _menus(client.get("/o/acme/").get_data(as_text=True))
+    user.locale = "es"
+    db.session.commit()
+    spanish = _menus(client.get("/o/acme/").get_data(as_text=True))
+    assert ">Producers<" in english and ">Productores<" in spanish
+
+
+def test_the_menus_kept_are_bounded(app: Flask, client, org, login_as):
+    login_as("program_manager")
+    client.get("/o/acme/programs/")
+    renderer = app.extensions["inclusive.header_menus"]
+    assert renderer.cache_parameters()["maxsize"] == layout.CACHE_SIZE
+    assert renderer.cache_info().currsize >= 1
+
+
+# Fields -------------------------------------------------------------------------------
+
+
+class _Filters(Form):
+    program = SelectField("Program", choices=[], widget=FastSelect())
+    q = StringField("Search", description="Name or phone")
+    at_risk = BooleanField("At risk only")
+    password = PasswordField("Password", validators=[DataRequired()])
+
+
+def _print(field, **attrs) -> str:
+    return render_template_string(
+        '{% from "macros/forms.html" import field %}{{ field(f, **attrs) }}', f=field, attrs=attrs
+    )
+
+
+def _uncached(field, **attrs) -> str:
+    from flask import current_app
+
+    module = current_app.jinja_env.get_template("macros/forms.html").module
+    return str(module.field_markup(field, **attrs))
+
+
+@pytest.mark.parametrize("data", ["", "b", "<script>"])
+def test_a_select_prints_as_the_macro_does_with_its_choice(app, data):
+    with app.test_request_context("/"):
+        select = _Filters(data={"program": data}).program
+        select.choices = [("", "All"), ("a", "A & co"), ("b", "<B>")]
+        assert _print(select) == _uncached(select)
+        assert _print(select) == _print(select)
+        selected = re.findall(r"<option selected value=\"([^\"]*)\"", _print(select))
+        assert selected == ([data] if data in ("", "b") else [])
+
+
+def test_what_was_typed_errors_and_attributes_are_part_of_the_input(app):
+    with app.test_request_context("/"):
+        first = _print(_Filters(data={"q": "maria"}).q, type="search")
+        search = _Filters(data={"q": "<jose>"}).q
+        second = _print(search, type="search")
+        assert 'value="maria"' in first and 'value="&lt;jose&gt;"' in second
+        search.errors = ["Too long."]
+        with_error = _print(search, type="search")
+        assert 'aria-invalid="true"' in with_error and "Too long." in with_error
+        assert with_error == _uncached(search, type="search")
+        assert "checked" in _print(_Filters(data={"at_risk": True}).at_risk)
+        assert "checked" not in _print(_Filters(data={"at_risk": False}).at_risk)
+
+
+def test_secrets_and_hidden_fields_are_never_kept(app):
+    with app.test_request_context("/"):
+        app.extensions.pop("inclusive.field_html", None)
+        password = _Filters(data={"password": "s3cret"}).password
+        assert fieldcache._key(password, {}) is None
+        _print(password)
+        assert not app.extensions.get("inclusive.field_html")
+
+
+def test_the_cache_is_bounded(app, monkeypatch):
+    monkeypatch.setattr(fieldcache, "CACHE_SIZE", 10)
+    with app.test_request_context("/"):
+        app.extensions.pop("inclusive.field_html", None)
+        for i in range(30):
+            assert f'value="term {i}"' in _print(_Filters(data={"q": f"term {i}"}).q)
+        assert len(app.extensions["inclusive.field_html"]) <= 11
+        assert isinstance(next(iter(app.extensions["inclusive.field_html"].values())), Markup)
