@@ -10,7 +10,7 @@ from __future__ import annotations
 import functools
 from dataclasses import dataclass
 from datetime import date
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from flask import abort
 from sqlalchemy import Select, and_, bindparam, select
@@ -20,7 +20,7 @@ from inclusive.milestones.models import Enrollment
 from inclusive.producers.models import Producer
 from inclusive.programs.models import Program, ProgramOfficer, ProgramStateCount, TemplateStep
 from inclusive.tenancy.models import Membership
-from inclusive.tenancy.reads import ORG_ID, org_rows, org_statement
+from inclusive.tenancy.reads import ORG_ID, org_bundle, org_rows, org_statement
 from inclusive.tenancy.roles import Role
 from inclusive.tenancy.web import MAX_ID
 
@@ -189,6 +189,42 @@ def officers(program_id: int) -> list[Officer]:
 def state_counts(program_id: int) -> dict[str, int]:
     """Enrollment counts per state (what ``plans.state_counts`` gives)."""
     return dict(org_rows(_statements().state_counts, program_id=program_id))
+
+
+class Panels(NamedTuple):
+    """The program page's reads after the program itself."""
+
+    cohort: list[CohortRow]
+    at_risk: list[CohortRow]
+    officers: list[Officer]
+    state_counts: dict[str, int]
+    field_officers: list[tuple[int, str]]
+
+
+def panels(program_id: int, offset: int, limit: int, state: str | None = None) -> Panels:
+    """What :func:`cohort`, :func:`at_risk`, :func:`officers`, :func:`state_counts` and
+    :func:`field_officers` give, in one round trip on PostgreSQL (``org_bundle``)."""
+    s = _statements()
+    params: dict[str, Any] = {"program_id": program_id, "offset": offset, "limit": limit}
+    if state is not None:
+        params["state"] = state
+    rows = org_bundle(
+        {
+            "cohort": s.cohort if state is None else s.cohort_in_state,
+            "at_risk": s.at_risk,
+            "officers": s.officers,
+            "state_counts": s.state_counts,
+            "field_officers": s.field_officers,
+        },
+        **params,
+    )
+    return Panels(
+        [CohortRow(*row) for row in rows["cohort"]],
+        [CohortRow(*row) for row in rows["at_risk"]],
+        [Officer(user_id, _Named(name)) for user_id, name in rows["officers"]],
+        dict(rows["state_counts"]),
+        rows["field_officers"],
+    )
 
 
 def field_officers() -> list[tuple[int, str]]:

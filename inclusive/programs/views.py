@@ -83,14 +83,14 @@ def show(program_id: int) -> Any:
     page = page_number()
     state = request.args.get("state", "")
     offset = (page - 1) * COHORT_PAGE
-    cohort = program_page.cohort(
+    # The cohort, the risks, the officers and the counts: one round trip (org_bundle).
+    panels = program_page.panels(
         program.id, offset, COHORT_PAGE + 1, state if state in set(EnrollmentState) else None
     )
-    at_risk = program_page.at_risk(program.id)
+    cohort = panels.cohort
     may_record = can_record_for_program(program.id)
     show_url = url_for("producers.show", producer_id=0).removesuffix("0")
     steps = program.steps
-    officers = program_page.officers(program.id)
     bulk_form = BulkAchieveForm()
     bulk_form.step_id.choices = [(s.id, f"{s.position}. {s.name}") for s in steps]
     return render_template(
@@ -100,14 +100,14 @@ def show(program_id: int) -> Any:
         has_next=len(cohort) > COHORT_PAGE,
         page=page,
         state=state,
-        counts=program_page.state_counts(program.id),
+        counts=panels.state_counts,
         # The steps' counters, as plans.completion_by_step reads them (no second query).
         completion={s.id: (s.plans_done, s.plans_total) for s in steps},
         steps=steps,
-        at_risk=at_risk,
-        officers=officers,
+        at_risk=panels.at_risk,
+        officers=panels.officers,
         status_form=StatusForm(status=program.status),
-        officer_form=_officer_form(program, officers),
+        officer_form=_officer_form(program, panels.officers, panels.field_officers),
         bulk_form=bulk_form,
         may_record=may_record,
         show_url=show_url,
@@ -158,14 +158,17 @@ def _cohort_rows(cohort: list[program_page.CohortRow], show_url: str, may_record
 
 
 def _officer_form(
-    program: Program | program_page.ShownProgram, officers: list[Any] | None = None
+    program: Program | program_page.ShownProgram,
+    officers: list[Any] | None = None,
+    members: list[tuple[int, str]] | None = None,
 ) -> OfficerForm:
     form = OfficerForm()
     if officers is None:
         officers = program_page.officers(program.id)
     assigned = {o.user_id for o in officers}
     # The field officers' ids and names only (no membership, organization or user objects).
-    members = program_page.field_officers()
+    if members is None:
+        members = program_page.field_officers()
     form.user_id.choices = [(uid, name) for uid, name in members if uid not in assigned]
     return form
 
