@@ -19,6 +19,7 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     """Build the app from the environment, then apply ``config`` on top (tests)."""
     from inclusive.config import check_production, load_settings
+    from inclusive.templating import LocalizedEnvironment
 
     instance_path = (
         (config or {}).get("INSTANCE_PATH")
@@ -31,6 +32,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         template_folder=str(PROJECT_ROOT / "templates"),
         static_folder="static",
     )
+    app.jinja_environment = LocalizedEnvironment  # before app.jinja_env is first built
     os.makedirs(app.instance_path, exist_ok=True)
     app.config.update(load_settings(os.environ, app.instance_path))
     if config:
