@@ -139,7 +139,8 @@ def test_pages_are_byte_for_byte_those_translated_at_run_time(
 
     switch(False)
     at_run_time = _visit(client, login, people, language)
-    assert len(spy.calls) > 250  # every _() of every page
+    # every _() of every page (the header menus, rendered once per input, only once)
+    assert len(spy.calls) > 200
     switch(True)
     spy.calls.clear()
     compiled = _visit(client, login, people, language)
