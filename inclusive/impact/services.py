@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
 from decimal import ROUND_HALF_UP, Decimal, DecimalException
@@ -512,25 +513,53 @@ def _panel_statements() -> tuple[Select, Select, Select]:
     return org_statement(figures), org_statement(diagnostics), org_statement(ledger)
 
 
-def month_figures(producer_id: int, limit: int = 24) -> list[MonthFigures]:
+#: How many of each a producer page shows: months of figures, diagnostics, purchases.
+PAGE_LIMITS = (24, 12, 20)
+
+
+@functools.cache
+def page_statements() -> tuple[Select, Select, Select]:
+    """The figures', diagnostics' and ledger's statements with the page's limits (for a
+    bundle of the producer page's reads: their ``limit`` parameters would collide)."""
+    return tuple(  # type: ignore[return-value]
+        org_statement(statement.limit(limit))
+        for statement, limit in zip(_panel_statements(), PAGE_LIMITS, strict=True)
+    )
+
+
+def month_figures(producer_id: int, limit: int = PAGE_LIMITS[0]) -> list[MonthFigures]:
     """A producer's latest monthly figures, oldest first (what ``snapshots`` gives the page)."""
-    rows = org_rows(_panel_statements()[0], producer_id=producer_id, limit=limit)
+    return figures_from_rows(org_rows(_panel_statements()[0], producer_id=producer_id, limit=limit))
+
+
+def figures_from_rows(rows: Sequence[Sequence[Any]]) -> list[MonthFigures]:
+    """The figures of the rows of the figures' statement (newest first), oldest first."""
     return [
         MonthFigures(*row[:-1], _Named(row[-1]) if row[-1] is not None else None)
         for row in reversed(rows)
     ]
 
 
-def diagnostics(producer_id: int, limit: int = 12) -> list[Diagnostic]:
+def diagnostics(producer_id: int, limit: int = PAGE_LIMITS[1]) -> list[Diagnostic]:
     """A producer's latest diagnostics, oldest first (what ``assessments`` gives the page)."""
-    rows = org_rows(_panel_statements()[1], producer_id=producer_id, limit=limit)
+    return diagnostics_from_rows(
+        org_rows(_panel_statements()[1], producer_id=producer_id, limit=limit)
+    )
+
+
+def diagnostics_from_rows(rows: Sequence[Sequence[Any]]) -> list[Diagnostic]:
+    """The diagnostics of the rows of their statement (newest first), oldest first."""
     return [Diagnostic(*row) for row in reversed(rows)]
 
 
-def ledger(producer_id: int, limit: int = 20) -> tuple[list[Purchase], OfftakeTotals]:
+def ledger(producer_id: int, limit: int = PAGE_LIMITS[2]) -> tuple[list[Purchase], OfftakeTotals]:
     """A producer's latest purchases and the totals of all of them, in one query (what
     ``offtake`` gives the page)."""
-    rows = org_rows(_panel_statements()[2], producer_id=producer_id, limit=limit)
+    return ledger_from_rows(org_rows(_panel_statements()[2], producer_id=producer_id, limit=limit))
+
+
+def ledger_from_rows(rows: Sequence[Sequence[Any]]) -> tuple[list[Purchase], OfftakeTotals]:
+    """The purchases and totals of the rows of the ledger's statement."""
     if not rows:
         return [], OfftakeTotals(0, 0, 0.0, 0.0)
     n, amount, on_time, quality = rows[0][-4:]

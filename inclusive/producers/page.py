@@ -7,6 +7,7 @@ loaders and identity map cost the page more Python than the rows themselves."""
 from __future__ import annotations
 
 import functools
+from collections.abc import Sequence
 from datetime import date, datetime
 from typing import Any, NamedTuple
 
@@ -15,10 +16,11 @@ from sqlalchemy import Select, and_, bindparam, select
 
 from inclusive.audit.models import AuditEvent
 from inclusive.auth.models import User
+from inclusive.impact import services as impact
 from inclusive.milestones.models import Enrollment, Milestone
 from inclusive.producers.models import Producer, ProducerSector
 from inclusive.programs.models import Program
-from inclusive.tenancy.reads import ORG_ID, org_rows, org_statement
+from inclusive.tenancy.reads import ORG_ID, org_bundle, org_rows, org_statement
 from inclusive.tenancy.web import MAX_ID
 
 
@@ -153,9 +155,14 @@ def programs() -> list[ListedProgram]:
 
 def plans(producer_id: int, programs: list[ListedProgram]) -> list[Plan]:
     """The producer's enrollments, oldest first, each with its milestones in plan order."""
+    return plans_from_rows(org_rows(_statements()[1], producer_id=producer_id), programs)
+
+
+def plans_from_rows(rows: Sequence[Sequence[Any]], programs: list[ListedProgram]) -> list[Plan]:
+    """The plans of the rows of the plans' statement (an enrollment's row per milestone)."""
     by_id = {p.id: p for p in programs}
     found: dict[int, Plan] = {}
-    for row in org_rows(_statements()[1], producer_id=producer_id):
+    for row in rows:
         plan = found.get(row[0])
         if plan is None:
             head = row[:_PLAN_COLUMNS]
@@ -167,7 +174,54 @@ def plans(producer_id: int, programs: list[ListedProgram]) -> list[Plan]:
 
 def timeline(producer_id: int) -> list[TimelineEvent]:
     """The producer's latest 100 audit events, the newest first, with who acted."""
+    return timeline_from_rows(org_rows(_statements()[2], producer_id=producer_id))
+
+
+def timeline_from_rows(rows: Sequence[Sequence[Any]]) -> list[TimelineEvent]:
+    """The events of the rows of the timeline's statement."""
     return [
         TimelineEvent(at, action, details, _Named(actor) if actor is not None else None)
-        for at, action, details, actor in org_rows(_statements()[2], producer_id=producer_id)
+        for at, action, details, actor in rows
     ]
+
+
+class PageReads(NamedTuple):
+    """The producer page's own reads, after the producer."""
+
+    programs: list[ListedProgram]
+    plans: list[Plan]
+    figures: list[Any]
+    events: list[TimelineEvent]
+    purchases: list[Any]
+    totals: Any
+    diagnostics: list[Any]
+
+
+def page_reads(producer_id: int) -> PageReads:
+    """What :func:`programs`, :func:`plans`, :func:`timeline` and the impact panels
+    (figures, diagnostics, ledger) give the producer page, in one round trip on PostgreSQL
+    (``org_bundle``)."""
+    programs_, plans_, events = _statements()
+    figures, diagnostics, ledger = impact.page_statements()
+    rows = org_bundle(
+        {
+            "programs": programs_,
+            "plans": plans_,
+            "events": events,
+            "figures": figures,
+            "diagnostics": diagnostics,
+            "ledger": ledger,
+        },
+        producer_id=producer_id,
+    )
+    listed = [ListedProgram(*row) for row in rows["programs"]]
+    purchases, totals = impact.ledger_from_rows(rows["ledger"])
+    return PageReads(
+        listed,
+        plans_from_rows(rows["plans"], listed),
+        impact.figures_from_rows(rows["figures"]),
+        timeline_from_rows(rows["events"]),
+        purchases,
+        totals,
+        impact.diagnostics_from_rows(rows["diagnostics"]),
+    )

@@ -221,15 +221,15 @@ def show(producer_id: int) -> Any:
 
 
 def _producer_page(producer: page.ShownProducer) -> dict[str, Any]:
-    programs = page.programs()
-    enrollments = page.plans(producer.id, programs)
+    # Programs, plans, figures, timeline, ledger and diagnostics: one round trip (org_bundle).
+    reads = page.page_reads(producer.id)
+    programs, enrollments, rows = reads.programs, reads.plans, reads.figures
     milestones = {e.id: e.milestones for e in enrollments}
-    rows = impact.month_figures(producer.id)
     history = impact.reproduction_history(rows)
-    events = page.timeline(producer.id)
+    events = reads.events
     offtake_programs = [e.program for e in enrollments if e.program.keeps_offtake_ledger]
-    # The ledger is shown only for a program that keeps one: no queries for it otherwise.
-    purchases, totals = impact.ledger(producer.id) if offtake_programs else ([], None)
+    # The ledger is shown only for a program that keeps one.
+    purchases, totals = (reads.purchases, reads.totals) if offtake_programs else ([], None)
     enroll_form = EnrollForm()
     enrolled = {e.program_id for e in enrollments}
     enroll_form.program_id.choices = [
@@ -245,7 +245,7 @@ def _producer_page(producer: page.ShownProducer) -> dict[str, Any]:
         "snapshots": rows,
         "reproduction": impact.reproduction_status(rows, day),
         "history": history,
-        "assessments": impact.diagnostics(producer.id),
+        "assessments": reads.diagnostics,
         "purchases": purchases,
         "totals": totals,
         "offtake_programs": offtake_programs,

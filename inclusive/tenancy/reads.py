@@ -87,7 +87,16 @@ def _bundle(statements: tuple[tuple[str, Select], ...]) -> _Bundle:
     columns, converters = [], []
     for name, statement in statements:
         org_statement(statement)
-        rows = statement.with_only_columns(func.json_build_array(*statement.selected_columns))
+        rows = statement.with_only_columns(
+            func.json_build_array(
+                # A JSON value travels as its text, parsed as the column's own type would be
+                # (floats stay floats; the bundle's numerics are Decimals).
+                *(
+                    cast(c, Text) if isinstance(c.type, sqltypes.JSON) else c
+                    for c in statement.selected_columns
+                )
+            )
+        )
         columns.append(
             cast(func.array_to_json(func.array(rows.scalar_subquery())), Text).label(name)
         )
@@ -105,9 +114,8 @@ def _converter(type_: Any) -> Callable[[Any], Any] | None:
         return float
     if isinstance(type_, sqltypes.Numeric):
         return Decimal  # an integral numeric comes back as an int
-    if isinstance(
-        type_,
-        sqltypes.Integer | sqltypes.String | sqltypes.Boolean | sqltypes.JSON | sqltypes.ARRAY,
-    ):
+    if isinstance(type_, sqltypes.JSON):
+        return json.loads  # sent as its text
+    if isinstance(type_, sqltypes.Integer | sqltypes.String | sqltypes.Boolean | sqltypes.ARRAY):
         return None
     raise ValueError(f"A bundled read cannot carry a column of type {type_!r} through JSON.")

@@ -11,6 +11,7 @@ import pytest
 from inclusive.extensions import db
 from inclusive.impact import services as impact
 from inclusive.impact.models import VIABILITY_FACTORS
+from inclusive.producers import page
 from inclusive.programs.models import Program
 from inclusive.tenancy.scope import TenantScopeError, tenant_scope
 from tests import factories
@@ -129,3 +130,22 @@ def test_amounts_and_labels_follow_the_locale_within_a_request(app):
                 assert now[1] == str(impact.REPRODUCTION_LABELS["deficit"])
         assert seen["en"][0] == "1,234,567.89" and seen["es"][0] == "1.234.567,89"
         assert seen["es"][1] != seen["en"][1]
+
+
+def test_the_producer_pages_bundle_gives_each_reads_own(org, other_org, recorded):
+    with tenant_scope(org.id):
+        programs = page.programs()
+        reads = page.page_reads(recorded)
+        assert reads == page.PageReads(
+            programs,
+            page.plans(recorded, programs),
+            impact.month_figures(recorded),
+            page.timeline(recorded),
+            *impact.ledger(recorded),
+            impact.diagnostics(recorded),
+        )
+        assert (len(reads.figures), len(reads.diagnostics), len(reads.purchases)) == (7, 2, 3)
+    with tenant_scope(other_org.id):
+        theirs = page.page_reads(recorded)
+        assert theirs.plans == theirs.figures == theirs.diagnostics == theirs.purchases == []
+        assert theirs.events == []

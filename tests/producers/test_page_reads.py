@@ -14,6 +14,7 @@ from werkzeug.exceptions import NotFound
 from inclusive.audit.models import AuditEvent
 from inclusive.audit.services import record
 from inclusive.extensions import db
+from inclusive.impact import services as impact
 from inclusive.milestones.models import Enrollment, Milestone
 from inclusive.producers import page
 from inclusive.producers.models import Producer
@@ -149,10 +150,23 @@ def test_the_page_is_printed_as_with_the_orms_rows(
     html = client.get(url).get_data(as_text=True)
     assert html.count("&lt;b&gt;&#34;x&#34; &amp; y&#39;s&lt;/b&gt;") >= 5 and MARKUP not in html
     monkeypatch.setattr(page, "producer_or_404", _orm_producer)
-    monkeypatch.setattr(page, "programs", _orm_programs)
-    monkeypatch.setattr(page, "plans", _orm_plans)
-    monkeypatch.setattr(page, "timeline", _orm_timeline)
+    monkeypatch.setattr(page, "page_reads", _orm_page_reads)
     assert _csrf_free(client.get(url).get_data(as_text=True)) == _csrf_free(html)
+
+
+def _orm_page_reads(producer_id: int) -> page.PageReads:
+    """The page's reads one by one, its programs, plans and timeline as ORM entities."""
+    programs = _orm_programs()
+    purchases, totals = impact.ledger(producer_id)
+    return page.PageReads(
+        programs,
+        _orm_plans(producer_id, programs),
+        impact.month_figures(producer_id),
+        _orm_timeline(producer_id),
+        purchases,
+        totals,
+        impact.diagnostics(producer_id),
+    )
 
 
 def test_another_organizations_rows_never_appear(org, other_org, planned):
