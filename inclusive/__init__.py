@@ -72,13 +72,14 @@ def _init_extensions(app: Flask) -> None:
 
     import inclusive.models
     from inclusive.auth.sessions import load_session
-    from inclusive.database import configure_engines
+    from inclusive.database import configure_engines, end_reads_with_commit
     from inclusive.extensions import babel, csrf, db, limiter, login_manager, migrate
     from inclusive.jobs.queue import install_job_hooks
     from inclusive.tenancy.scope import enter_tenant, install_tenant_hooks
 
     db.init_app(app)
     configure_engines(app)
+    end_reads_with_commit(app)
     migrate.init_app(
         app, db, directory=str(PROJECT_ROOT / "migrations"), render_as_batch=True, compare_type=True
     )

@@ -11,7 +11,7 @@ from typing import Any
 
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import Select, and_, bindparam, exists, func, or_, select
+from sqlalchemy import Integer, Select, and_, bindparam, exists, func, or_, select
 
 from inclusive.audit.services import record
 from inclusive.extensions import db
@@ -449,7 +449,13 @@ def _list_statement(
             conditions.append(e.c.at_risk.is_(True))
         query = query.where(exists().where(*conditions))
     query = query.order_by(p.c.name_key, p.c.id)
-    return org_statement(query.offset(bindparam("offset")).limit(bindparam("limit")))
+    # The page's bounds are written into the SQL (a statement per page): PostgreSQL can then
+    # keep one plan for it, where a LIMIT it cannot see made it plan the query every time.
+    return org_statement(
+        query.offset(bindparam("offset", type_=Integer, literal_execute=True)).limit(
+            bindparam("limit", type_=Integer, literal_execute=True)
+        )
+    )
 
 
 def producer_page(

@@ -13,7 +13,7 @@ from datetime import date
 from typing import Any, NamedTuple
 
 from flask import abort
-from sqlalchemy import Select, and_, bindparam, select
+from sqlalchemy import Integer, Select, and_, bindparam, select
 
 from inclusive.auth.models import User
 from inclusive.milestones.models import Enrollment
@@ -127,7 +127,11 @@ def _statements() -> _Statements:
         .where(e.c.org_id == bindparam(ORG_ID), e.c.program_id == bindparam("program_id"))
         .order_by(e.c.id)
     )
-    page = base.offset(bindparam("offset")).limit(bindparam("limit"))
+    # The bounds are written into the SQL (a statement per page): PostgreSQL can then keep
+    # one plan for it, where a LIMIT it cannot see made it plan the query every time.
+    page = base.offset(bindparam("offset", type_=Integer, literal_execute=True)).limit(
+        bindparam("limit", type_=Integer, literal_execute=True)
+    )
     officers = (
         select(o.c.user_id, u.c.name)
         .join(u, u.c.id == o.c.user_id)
@@ -149,7 +153,9 @@ def _statements() -> _Statements:
             for s in (
                 page,
                 page.where(e.c.state == bindparam("state")),
-                base.where(e.c.at_risk.is_(True)).limit(20),
+                base.where(e.c.at_risk.is_(True)).limit(
+                    bindparam("at_risk_limit", 20, literal_execute=True)
+                ),
                 officers,
                 counts,
                 field_officers,
