@@ -82,7 +82,9 @@ def reference() -> Any:
     if org_id is None:
         abort(400)
     region = request.args.get("region", "")
-    with db.engine.connect() as connection:
+    # A read that ends with COMMIT, as the platform's safe requests now end: psycopg keeps
+    # the prepared statement (a ROLLBACK would drop it, and PostgreSQL would plan it again).
+    with db.engine.begin() as connection:
         rows = connection.execute(reference_query(org_id, region)).all()
     return _template().render(
         rows=rows[:PER_PAGE],
