@@ -153,11 +153,6 @@ def programs() -> list[ListedProgram]:
     return [ListedProgram(*row) for row in org_rows(_statements()[0])]
 
 
-def plans(producer_id: int, programs: list[ListedProgram]) -> list[Plan]:
-    """The producer's enrollments, oldest first, each with its milestones in plan order."""
-    return plans_from_rows(org_rows(_statements()[1], producer_id=producer_id), programs)
-
-
 def plans_from_rows(rows: Sequence[Sequence[Any]], programs: list[ListedProgram]) -> list[Plan]:
     """The plans of the rows of the plans' statement (an enrollment's row per milestone)."""
     by_id = {p.id: p for p in programs}
@@ -170,11 +165,6 @@ def plans_from_rows(rows: Sequence[Sequence[Any]], programs: list[ListedProgram]
         if row[_PLAN_COLUMNS] is not None:
             plan.milestones.append(PlanMilestone(*row[_PLAN_COLUMNS:]))
     return list(found.values())
-
-
-def timeline(producer_id: int) -> list[TimelineEvent]:
-    """The producer's latest 100 audit events, the newest first, with who acted."""
-    return timeline_from_rows(org_rows(_statements()[2], producer_id=producer_id))
 
 
 def timeline_from_rows(rows: Sequence[Sequence[Any]]) -> list[TimelineEvent]:
@@ -198,9 +188,10 @@ class PageReads(NamedTuple):
 
 
 def page_reads(producer_id: int) -> PageReads:
-    """What :func:`programs`, :func:`plans`, :func:`timeline` and the impact panels
-    (figures, diagnostics, ledger) give the producer page, in one round trip on PostgreSQL
-    (``org_bundle``)."""
+    """The organization's programs (as :func:`programs`), the producer's plans (enrollments
+    with their milestones), its latest 100 audit events and the impact panels (figures,
+    diagnostics, ledger, as their ``impact`` reads give them): in one round trip on
+    PostgreSQL (``org_bundle``)."""
     programs_, plans_, events = _statements()
     figures, diagnostics, ledger = impact.page_statements()
     rows = org_bundle(

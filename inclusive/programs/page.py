@@ -164,37 +164,12 @@ def _statements() -> _Statements:
     )
 
 
-def cohort(program_id: int, offset: int, limit: int, state: str | None = None) -> list[CohortRow]:
-    """A page of the program's enrollments (in one state, or all), in enrollment order."""
-    if state is None:
-        rows = org_rows(_statements().cohort, program_id=program_id, offset=offset, limit=limit)
-    else:
-        rows = org_rows(
-            _statements().cohort_in_state,
-            program_id=program_id,
-            offset=offset,
-            limit=limit,
-            state=state,
-        )
-    return [CohortRow(*row) for row in rows]
-
-
-def at_risk(program_id: int) -> list[CohortRow]:
-    """The program's first 20 enrollments at risk, in enrollment order."""
-    return [CohortRow(*row) for row in org_rows(_statements().at_risk, program_id=program_id)]
-
-
 def officers(program_id: int) -> list[Officer]:
     """The field officers assigned to the program, with their names."""
     return [
         Officer(user_id, _Named(name))
         for user_id, name in org_rows(_statements().officers, program_id=program_id)
     ]
-
-
-def state_counts(program_id: int) -> dict[str, int]:
-    """Enrollment counts per state (what ``plans.state_counts`` gives)."""
-    return dict(org_rows(_statements().state_counts, program_id=program_id))
 
 
 class Panels(NamedTuple):
@@ -208,8 +183,10 @@ class Panels(NamedTuple):
 
 
 def panels(program_id: int, offset: int, limit: int, state: str | None = None) -> Panels:
-    """What :func:`cohort`, :func:`at_risk`, :func:`officers`, :func:`state_counts` and
-    :func:`field_officers` give, in one round trip on PostgreSQL (``org_bundle``)."""
+    """A page of the cohort (in one state, or all; enrollment order), its first 20 at risk,
+    the officers assigned (as :func:`officers`), the counts per state (as
+    ``plans.state_counts``) and the organization's field officers (as
+    :func:`field_officers`): in one round trip on PostgreSQL (``org_bundle``)."""
     s = _statements()
     params: dict[str, Any] = {"program_id": program_id, "offset": offset, "limit": limit}
     if state is not None:

@@ -36,10 +36,15 @@ def org_statement(statement: Select) -> Select:
 
 def org_rows(statement: Select, **params: Any) -> Sequence[Row[Any]]:
     """The rows of a statement of :func:`org_statement`, for the organization in scope."""
+    return db.session.connection().execute(statement, _with_org(params)).all()
+
+
+def _with_org(params: dict[str, Any]) -> dict[str, Any]:
+    """The parameters with the organization in scope bound, refusing a caller's org_id."""
     if ORG_ID in params:
         raise ValueError("org_id is bound here, from the tenant scope, never by the caller.")
     params[ORG_ID] = require_org_id()
-    return db.session.connection().execute(statement, params).all()
+    return params
 
 
 def org_bundle(statements: Mapping[str, Select], **params: Any) -> dict[str, list[tuple[Any, ...]]]:
@@ -52,9 +57,7 @@ def org_bundle(statements: Mapping[str, Select], **params: Any) -> dict[str, lis
     its joins, filters, order and limit unchanged, in one ``SELECT``; each value comes back
     as it would from the statement itself (dates, timestamps and numerics are parsed again
     from their JSON text, exactly: numerics as ``Decimal``)."""
-    if ORG_ID in params:
-        raise ValueError("org_id is bound here, from the tenant scope, never by the caller.")
-    params[ORG_ID] = require_org_id()
+    params = _with_org(params)
     connection = db.session.connection()
     if connection.dialect.name != "postgresql":
         return {

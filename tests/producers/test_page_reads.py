@@ -104,7 +104,9 @@ def test_the_rows_are_the_orms(org, planned):
         assert [tuple(p) for p in programs] == [
             (p.id, p.name, p.status, p.kind) for p in _orm_programs()
         ]
-        plans, orm = page.plans(planned, programs), _orm_plans(planned, programs)
+        reads = page.page_reads(planned)
+        assert reads.programs == programs
+        plans, orm = reads.plans, _orm_plans(planned, programs)
         assert [len(p.milestones) for p in plans] == [len(e.milestones) for e in orm]
         assert 0 in [len(p.milestones) for p in plans]
         for plan, enrollment in zip(plans, orm, strict=True):
@@ -127,7 +129,7 @@ def test_the_rows_are_the_orms(org, planned):
                 assert m.is_overdue(today() + timedelta(days=400)) == orm_m.is_overdue(
                     today() + timedelta(days=400)
                 )
-        events, orm_events = page.timeline(planned), _orm_timeline(planned)
+        events, orm_events = reads.events, _orm_timeline(planned)
         assert len(events) == len(orm_events) >= 5
         assert [(e.at, e.action, e.details, e.actor and e.actor.name) for e in events] == [
             (e.at, e.action, e.details, e.actor and e.actor.name) for e in orm_events
@@ -180,12 +182,11 @@ def test_another_organizations_rows_never_appear(org, other_org, planned):
         db.session.flush()
         assert [p.id for p in page.programs()] == [theirs.id]
         assert not ours & {p.id for p in page.programs()}
-        assert page.plans(planned, page.programs()) == []
-        assert page.timeline(planned) == []
+        assert page.page_reads(planned).plans == []
+        assert page.page_reads(planned).events == []
     for read in (
         page.programs,
-        lambda: page.plans(planned, []),
-        lambda: page.timeline(planned),
+        lambda: page.page_reads(planned),
         lambda: page.producer_or_404(planned),
     ):
         with pytest.raises(TenantScopeError):

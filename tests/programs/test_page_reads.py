@@ -121,20 +121,33 @@ def test_the_rows_are_the_orms(org, cohort):
             tuple(getattr(s, f) for f in program_page.ShownStep._fields) for s in program.steps
         ]
         for offset, limit, state in [(0, 51, None), (2, 3, None), (0, 51, "enrolled"), (0, 5, "x")]:
-            assert program_page.cohort(cohort, offset, limit, state) == _orm_cohort(
+            assert program_page.panels(cohort, offset, limit, state).cohort == _orm_cohort(
                 cohort, offset, limit, state
             )
-        assert len(program_page.cohort(cohort, 0, 51)) == 7
-        assert program_page.at_risk(cohort) == _orm_at_risk(cohort)
-        assert len(program_page.at_risk(cohort)) == 3
+        panels = program_page.panels(cohort, 0, 51)
+        assert len(panels.cohort) == 7
+        assert panels.at_risk == _orm_at_risk(cohort)
+        assert len(panels.at_risk) == 3
         officers = program_page.officers(cohort)
         assert [(o.user_id, o.user.name) for o in officers] == [
             (o.user_id, o.user.name) for o in _orm_officers(cohort)
         ]
         assert len(officers) == 2
-        assert program_page.state_counts(cohort) == plans.state_counts(cohort)
+        assert panels.officers == officers and panels.field_officers == _orm_field_officers()
+        assert panels.state_counts == plans.state_counts(cohort)
         assert program_page.field_officers() == _orm_field_officers()
         assert len(program_page.field_officers()) == 3
+
+
+def _orm_panels(program_id, offset, limit, state=None) -> program_page.Panels:
+    """The program page's panels from the ORM's rows, read one by one."""
+    return program_page.Panels(
+        _orm_cohort(program_id, offset, limit, state),
+        _orm_at_risk(program_id),
+        _orm_officers(program_id),
+        plans.state_counts(program_id),
+        _orm_field_officers(),
+    )
 
 
 def _csrf_free(html: str) -> str:
@@ -154,11 +167,7 @@ def test_the_page_is_printed_as_with_the_orms_rows(
     assert pages[0].count("&lt;b&gt;&#34;x&#34; &amp; y&#39;s&lt;/b&gt;") >= 6
     assert all(MARKUP not in page for page in pages)
     monkeypatch.setattr(program_page, "program_or_404", _orm_program)
-    monkeypatch.setattr(program_page, "cohort", _orm_cohort)
-    monkeypatch.setattr(program_page, "at_risk", _orm_at_risk)
-    monkeypatch.setattr(program_page, "officers", _orm_officers)
-    monkeypatch.setattr(program_page, "state_counts", plans.state_counts)
-    monkeypatch.setattr(program_page, "field_officers", _orm_field_officers)
+    monkeypatch.setattr(program_page, "panels", _orm_panels)
     for url, page in zip(urls, pages, strict=True):
         assert _csrf_free(client.get(url).get_data(as_text=True)) == _csrf_free(page), url
 
@@ -172,14 +181,15 @@ def test_another_organizations_rows_never_appear(org, other_org, cohort):
         db.session.flush()
         factories.MembershipFactory(organization=other_org, role="field_officer")
         db.session.flush()
-        assert program_page.cohort(cohort, 0, 51) == program_page.at_risk(cohort) == []
-        assert program_page.officers(cohort) == [] and program_page.state_counts(cohort) == {}
-        assert program_page.cohort(program.id, 0, 51) == []
+        theirs = program_page.panels(cohort, 0, 51)
+        assert theirs.cohort == theirs.at_risk == []
+        assert program_page.officers(cohort) == [] and theirs.state_counts == {}
+        assert program_page.panels(program.id, 0, 51).cohort == []
         assert len(program_page.field_officers()) == 1
     with tenant_scope(org.id):
         assert len(program_page.field_officers()) == 3
     with pytest.raises(TenantScopeError):
-        program_page.cohort(cohort, 0, 51)
+        program_page.panels(cohort, 0, 51)
     with pytest.raises(TenantScopeError):
         program_page.field_officers()
     with pytest.raises(TenantScopeError):
