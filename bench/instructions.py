@@ -26,6 +26,8 @@ void cg_start(void) { CALLGRIND_ZERO_STATS; CALLGRIND_TOGGLE_COLLECT; }
 void cg_stop(void) { CALLGRIND_TOGGLE_COLLECT; CALLGRIND_DUMP_STATS; }
 """
 PAGES = ("reference", "producer list", "program page", "producer page")
+#: ``--fixed``: what a request costs before its page (see bench/fixed.py).
+FIXED = ("anon noop", "staff noop", "staff layout")
 
 
 def _helper(directory: Path) -> Path:
@@ -42,9 +44,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("url")
     parser.add_argument("-n", type=int, default=20)
     parser.add_argument("--page", action="append")
+    parser.add_argument("--fixed", action="store_true", help="also the fixed-cost pages")
     parser.add_argument("--inside", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     pages = args.page or list(PAGES)
+    if args.fixed:
+        pages = [*FIXED, *pages]
     if args.inside:
         return _count(args.url, args.n, pages, Path(args.inside))
     with tempfile.TemporaryDirectory() as scratch:
@@ -82,15 +87,18 @@ def main(argv: list[str] | None = None) -> int:
 def _count(url: str, n: int, pages: list[str], directory: Path) -> int:
     from bench import common
     from bench.queries import logged_in_client, page_paths
+    from bench import fixed
     from bench.reference import bp
 
     helper = ctypes.CDLL(str(_helper(directory)))
     app = common.make_app(url)
     app.register_blueprint(bp)
-    paths = page_paths(common.find_targets(url))
+    fixed.register(app)
+    targets = common.find_targets(url)
+    paths = page_paths(targets) | fixed.paths(targets.org_slug)
     client, anonymous = logged_in_client(app), app.test_client()
     for page in pages:
-        browser = anonymous if page == "reference" else client
+        browser = anonymous if page in ("reference", "anon noop") else client
         for _ in range(10):
             assert browser.get(paths[page]).status_code == 200, page
         helper.cg_start()

@@ -169,7 +169,7 @@ def _register_template_helpers(app: Flask) -> None:
     from flask_babel import get_locale
 
     from inclusive.choices import LANGUAGE_NAMES
-    from inclusive.fieldcache import field_html
+    from inclusive.fieldcache import csrf_field, field_html
     from inclusive.layout import header_menus
     from inclusive.tenancy.roles import Permission, Role
     from inclusive.tenancy.services import memberships_of
@@ -192,6 +192,7 @@ def _register_template_helpers(app: Flask) -> None:
         my_memberships=my_memberships,
         header_menus=header_menus,
         field_html=field_html,
+        csrf_field=csrf_field,
         language_names=LANGUAGE_NAMES,
         dev_mail_enabled=lambda: "dev" in app.blueprints,
     )

@@ -134,3 +134,29 @@ def test_the_cache_is_bounded(app, monkeypatch):
             assert f'value="term {i}"' in _print(_Filters(data={"q": f"term {i}"}).q)
         assert len(app.extensions["inclusive.field_html"]) <= 11
         assert isinstance(next(iter(app.extensions["inclusive.field_html"].values())), Markup)
+
+
+@pytest.mark.parametrize("enabled", [True, False])
+def test_the_csrf_field_is_what_hidden_tag_prints_for_the_forms_it_stands_for(
+    app, enabled, monkeypatch
+):
+    from inclusive.consents.forms import RevokeForm
+    from inclusive.milestones.forms import TransitionForm
+    from inclusive.programs.forms import BulkAchieveForm, EnrollForm, OfficerForm, StatusForm
+
+    monkeypatch.setitem(app.config, "WTF_CSRF_ENABLED", enabled)
+    with app.test_request_context("/"):
+        for form_class in (
+            EnrollForm,
+            TransitionForm,
+            RevokeForm,
+            BulkAchieveForm,
+            OfficerForm,
+            StatusForm,
+        ):
+            assert fieldcache.csrf_field() == form_class(formdata=None).hidden_tag(), form_class
+        if enabled:
+            assert re.fullmatch(
+                r'<input id="csrf_token" name="csrf_token" type="hidden" value="[\w.-]{40,}">',
+                fieldcache.csrf_field(),
+            )

@@ -38,7 +38,6 @@ def _consent_helpers() -> dict[str, Any]:
     return {
         "producer_consents": producer_consents,
         "may_record_consent": can_record_for_producer,
-        "consent_revoke_form": lambda: RevokeForm(formdata=None),
         "consent_scope_list": services.scope_list,
         "consent_method_label": lambda v: str(services.METHOD_LABELS.get(v, v)),
         "consent_state_label": lambda v: str(services.CONSENT_STATE_LABELS.get(v, v)),

@@ -16,9 +16,9 @@ from sqlalchemy import select
 
 from inclusive.csvexport import csv_download
 from inclusive.extensions import db
+from inclusive.fieldcache import csrf_field
 from inclusive.impact import services as impact
 from inclusive.impact.forms import AssessmentForm, OfftakeForm, SnapshotForm
-from inclusive.milestones.forms import TransitionForm
 from inclusive.milestones.models import EnrollmentState
 from inclusive.milestones.services import STATE_LABELS, PlanError, today
 from inclusive.milestones.services import enroll as enroll_producers
@@ -252,8 +252,8 @@ def _producer_page(producer: page.ShownProducer) -> dict[str, Any]:
         "events": events,
         "may_record": can_record_for_producer(producer.id),
         "enroll_form": enroll_form,
-        # The same hidden fields (the CSRF token) in each enrollment's form: rendered once.
-        "transition_hidden": TransitionForm(formdata=None).hidden_tag(),
+        # The same hidden field (the CSRF token) in each enrollment's form: rendered once.
+        "transition_hidden": csrf_field(),
         # Links built once, not once per milestone.
         "milestone_items": _milestone_items(
             enrollments, day, url_for("plans.milestone", milestone_id=0).removesuffix("0")
