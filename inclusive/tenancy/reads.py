@@ -17,7 +17,7 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any, NamedTuple
 
-from sqlalchemy import Row, Text, cast, func, select
+from sqlalchemy import BindParameter, Integer, Row, Text, bindparam, cast, func, select
 from sqlalchemy.sql import Select, sqltypes
 
 from inclusive.extensions import db
@@ -32,6 +32,24 @@ def org_statement(statement: Select) -> Select:
     if ORG_ID not in statement.compile().params:
         raise ValueError("A Core read of tenant tables must filter on bindparam('org_id').")
     return statement
+
+
+def written(name: str, type_: Any = Integer) -> BindParameter[Any]:
+    """A parameter written into the statement's SQL when it runs (``literal_execute``), for
+    the few small keys whose values change what the best plan is: the organization (one
+    holds nearly all the rows of a table, another a handful), a program (one cohort of
+    400,000 enrollments, another of 200), a state.
+
+    PostgreSQL plans a prepared statement with parameters either at every execution, for
+    the values given (a "custom" plan: ~1 ms of planning for a page's bundle of reads), or
+    once for any values (a "generic" plan, whose estimates know no value). It keeps planning
+    at every execution when the generic plan is estimated dearer, as it was for the program
+    page's cohort. A statement whose keys are written in has no parameter left: it is
+    planned once, with its values known, and the plan is kept for as long as the
+    connection keeps the statement prepared. Each distinct value is a statement of its
+    own, so only keys of few distinct values are written in; the value is rendered by
+    SQLAlchemy's literal processor of its type (an integer, a quoted string)."""
+    return bindparam(name, type_=type_, literal_execute=True)
 
 
 def org_rows(statement: Select, **params: Any) -> Sequence[Row[Any]]:

@@ -7,7 +7,7 @@ from __future__ import annotations
 import re
 
 import pytest
-from sqlalchemy import and_, select, update
+from sqlalchemy import and_, event, select, update
 from sqlalchemy.orm import joinedload
 from werkzeug.exceptions import NotFound
 
@@ -120,10 +120,15 @@ def test_the_rows_are_the_orms(org, cohort):
         assert shown.steps == [
             tuple(getattr(s, f) for f in program_page.ShownStep._fields) for s in program.steps
         ]
-        for offset, limit, state in [(0, 51, None), (2, 3, None), (0, 51, "enrolled"), (0, 5, "x")]:
+        for offset, limit, state in [(0, 51, None), (2, 3, None), (0, 51, "enrolled")]:
             assert program_page.panels(cohort, offset, limit, state).cohort == _orm_cohort(
                 cohort, offset, limit, state
             )
+        # The state is written into the SQL: only a known one is taken (the view passes None
+        # for any other).
+        for unknown in ("x", "enrolled' OR '1'='1"):
+            with pytest.raises(ValueError, match="Not an enrollment state"):
+                program_page.panels(cohort, 0, 5, unknown)
         panels = program_page.panels(cohort, 0, 51)
         assert len(panels.cohort) == 7
         assert panels.at_risk == _orm_at_risk(cohort)
@@ -243,3 +248,28 @@ def test_the_cohort_rows_are_what_the_template_printed(app, may_record, language
         printed = template.render(context)
         assert "\n      " + str(views._cohort_rows(rows, "/o/a&b/p/", may_record)) == printed
         assert "&lt;b&gt;&#34;x&#34; &amp; y&#39;s&lt;/b&gt;" in printed and MARKUP not in printed
+
+
+@pytest.mark.parametrize("state", [None, "enrolled"])
+def test_the_panels_keys_are_written_into_the_sql(org, cohort, state):
+    # No parameter is left for PostgreSQL to plan again at each execution: the organization,
+    # the program, the state and the bounds are in the statement's text.
+    sent = []
+
+    def record(conn, cursor, statement, parameters, context, executemany):
+        sent.append((statement, parameters))
+
+    engine = db.session.get_bind()
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        with tenant_scope(org.id):
+            panels = program_page.panels(cohort, 0, 51, state)
+    finally:
+        event.remove(engine, "before_cursor_execute", record)
+    assert panels.cohort and sent
+    if engine.dialect.name == "postgresql":  # (SQLite's LIMIT comes with a bound OFFSET)
+        for statement, parameters in sent:
+            assert not parameters, statement
+    text = " ".join(statement for statement, _ in sent)
+    assert f"org_id = {org.id}" in text and f"program_id = {cohort}" in text
+    assert state is None or f"state = '{state}'" in text
