@@ -5,9 +5,9 @@ from __future__ import annotations
 import functools
 import hashlib
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import date, datetime
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from flask import current_app
 from flask_babel import format_date
@@ -27,7 +27,7 @@ from inclusive.producers.models import Producer
 from inclusive.refusals import Refused
 from inclusive.storage import storage
 from inclusive.tenancy.models import Membership
-from inclusive.tenancy.reads import ORG_ID, org_rows, org_statement
+from inclusive.tenancy.reads import ORG_ID, org_statement
 from inclusive.tenancy.scope import require_org_id
 from inclusive.tenancy.web import MAX_ID
 from inclusive.timeutil import utcnow
@@ -327,7 +327,7 @@ class ListedConsent(NamedTuple):
 
 
 @functools.cache
-def _producer_consents_statement() -> Select:
+def producer_consents_statement() -> Select:
     """The producer page's consents: explicit columns, the partner's and the witness's
     names joined in, built once, the organization bound (see inclusive.tenancy.reads)."""
     c, p, w = Consent.__table__, CapitalPartner.__table__, User.__table__
@@ -353,11 +353,12 @@ def _producer_consents_statement() -> Select:
     )
 
 
-def listed_consents_of(producer_id: int) -> list[ListedConsent]:
-    """A producer's consents as the producer page lists them, the newest first."""
+def consents_from_rows(rows: Iterable[Sequence[Any]]) -> list[ListedConsent]:
+    """The producer page's consents from the rows of :func:`producer_consents_statement`
+    (read with the page's other panels: ``producers.page.page_reads``)."""
     return [
         ListedConsent(*row[:-2], _Named(row[-2]), _Named(row[-1]) if row[-1] is not None else None)
-        for row in org_rows(_producer_consents_statement(), producer_id=producer_id)
+        for row in rows
     ]
 
 

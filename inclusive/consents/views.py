@@ -31,12 +31,7 @@ TEXT_LANGUAGES = ("en", "es", "pt")
 
 @bp.app_context_processor
 def _consent_helpers() -> dict[str, Any]:
-    def producer_consents(producer_id: int) -> list[tuple[services.ListedConsent, str]]:
-        day = today()
-        return [(c, c.state_on(day)) for c in services.listed_consents_of(producer_id)]
-
     return {
-        "producer_consents": producer_consents,
         "may_record_consent": can_record_for_producer,
         "consent_scope_list": services.scope_list,
         "consent_method_label": lambda v: str(services.METHOD_LABELS.get(v, v)),

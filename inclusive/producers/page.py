@@ -16,10 +16,14 @@ from sqlalchemy import Select, and_, bindparam, select
 
 from inclusive.audit.models import AuditEvent
 from inclusive.auth.models import User
+from inclusive.consents import services as consent_services
+from inclusive.consents.services import ListedConsent
 from inclusive.impact import services as impact
 from inclusive.milestones.models import Enrollment, Milestone
 from inclusive.producers.models import Producer, ProducerSector
 from inclusive.programs.models import Program
+from inclusive.referrals import services as referral_services
+from inclusive.referrals.services import ListedReferral
 from inclusive.tenancy.reads import ORG_ID, org_bundle, org_rows, org_statement
 from inclusive.tenancy.web import MAX_ID
 
@@ -185,12 +189,15 @@ class PageReads(NamedTuple):
     purchases: list[Any]
     totals: Any
     diagnostics: list[Any]
+    consents: list[ListedConsent]
+    referrals: list[ListedReferral]
 
 
 def page_reads(producer_id: int) -> PageReads:
     """The organization's programs (as :func:`programs`), the producer's plans (enrollments
-    with their milestones), its latest 100 audit events and the impact panels (figures,
-    diagnostics, ledger, as their ``impact`` reads give them): in one round trip on
+    with their milestones), its latest 100 audit events, the impact panels (figures,
+    diagnostics, ledger, as their ``impact`` reads give them), its consents and its
+    referrals (as the consents and referrals panels list them): in one round trip on
     PostgreSQL (``org_bundle``)."""
     programs_, plans_, events = _statements()
     figures, diagnostics, ledger = impact.page_statements()
@@ -202,6 +209,8 @@ def page_reads(producer_id: int) -> PageReads:
             "figures": figures,
             "diagnostics": diagnostics,
             "ledger": ledger,
+            "consents": consent_services.producer_consents_statement(),
+            "referrals": referral_services.producer_referrals_statement(),
         },
         producer_id=producer_id,
     )
@@ -215,4 +224,6 @@ def page_reads(producer_id: int) -> PageReads:
         purchases,
         totals,
         impact.diagnostics_from_rows(rows["diagnostics"]),
+        consent_services.consents_from_rows(rows["consents"]),
+        referral_services.referrals_from_rows(rows["referrals"]),
     )

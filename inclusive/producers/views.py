@@ -221,7 +221,8 @@ def show(producer_id: int) -> Any:
 
 
 def _producer_page(producer: page.ShownProducer) -> dict[str, Any]:
-    # Programs, plans, figures, timeline, ledger and diagnostics: one round trip (org_bundle).
+    # Programs, plans, figures, timeline, ledger, diagnostics, consents and referrals: one
+    # round trip (org_bundle).
     reads = page.page_reads(producer.id)
     programs, enrollments, rows = reads.programs, reads.plans, reads.figures
     milestones = {e.id: e.milestones for e in enrollments}
@@ -250,6 +251,8 @@ def _producer_page(producer: page.ShownProducer) -> dict[str, Any]:
         "totals": totals,
         "offtake_programs": offtake_programs,
         "events": events,
+        "consents": [(c, c.state_on(day)) for c in reads.consents],
+        "referrals": reads.referrals,
         "may_record": can_record_for_producer(producer.id),
         "enroll_form": enroll_form,
         # The same hidden field (the CSRF token) in each enrollment's form: rendered once.

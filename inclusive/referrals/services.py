@@ -9,7 +9,7 @@ which finds it by the partner's id, and the change is then made in the referral'
 from __future__ import annotations
 
 import functools
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
@@ -45,7 +45,7 @@ from inclusive.referrals.models import (
 )
 from inclusive.refusals import Refused
 from inclusive.tenancy.models import Organization
-from inclusive.tenancy.reads import ORG_ID, org_rows, org_statement
+from inclusive.tenancy.reads import ORG_ID, org_statement
 from inclusive.tenancy.scope import ALL_TENANTS, current_org_id, tenant_scope
 from inclusive.timeutil import utcnow
 
@@ -667,7 +667,7 @@ class ListedReferral(NamedTuple):
 
 
 @functools.cache
-def _producer_referrals_statement() -> Select:
+def producer_referrals_statement() -> Select:
     """The producer page's referrals: explicit columns, built once, the organization bound
     (a Core read: see inclusive.tenancy.reads)."""
     r, p = Referral.__table__, CapitalPartner.__table__
@@ -688,12 +688,10 @@ def _producer_referrals_statement() -> Select:
     )
 
 
-def referrals_of_producer(producer_id: int) -> list[ListedReferral]:
-    """The producer's referrals, the newest first, as the producer page lists them."""
-    return [
-        ListedReferral(*row[:-1], _Named(row[-1]))
-        for row in org_rows(_producer_referrals_statement(), producer_id=producer_id)
-    ]
+def referrals_from_rows(rows: Iterable[Sequence[Any]]) -> list[ListedReferral]:
+    """The producer page's referrals from the rows of :func:`producer_referrals_statement`
+    (read with the page's other panels: ``producers.page.page_reads``)."""
+    return [ListedReferral(*row[:-1], _Named(row[-1])) for row in rows]
 
 
 @dataclass

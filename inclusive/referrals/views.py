@@ -206,15 +206,9 @@ def referral_state_label(state: str) -> str:
     return services.state_label(state)
 
 
-def producer_referrals(producer_id: int) -> list[services.ListedReferral]:
-    """The producer's referrals, for the producer page's section."""
-    return services.referrals_of_producer(producer_id)
-
-
 @bp.app_context_processor
 def _referral_helpers() -> dict[str, Any]:
     return {
-        "producer_referrals": producer_referrals,
         "may_refer": lambda: can(REFER),
         "referral_state_label": referral_state_label,
         "referral_event_label": lambda kind: _label(services.EVENT_LABELS, kind),

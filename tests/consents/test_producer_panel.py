@@ -1,5 +1,6 @@
 """The producer page's consents panel: a Core read of explicit columns (the partner's and
-the witness's names joined in), the organization bound by the tenant scope, printed as the
+the witness's names joined in; read with the page's other panels,
+``producers.page.page_reads``), the organization bound by the tenant scope, printed as the
 ORM's consents were."""
 
 from __future__ import annotations
@@ -12,10 +13,16 @@ import pytest
 from inclusive.consents import services
 from inclusive.extensions import db
 from inclusive.milestones.services import today
+from inclusive.producers import page as producer_page
 from inclusive.tenancy.scope import TenantScopeError, tenant_scope
 from tests import factories
 
 MARKUP = '<b>"x" & y\'s</b>'
+
+
+def _listed(producer_id: int) -> list[services.ListedConsent]:
+    """The panel's consents, as the page reads them."""
+    return producer_page.page_reads(producer_id).consents
 
 
 def _csrf_free(html: str) -> str:
@@ -67,14 +74,19 @@ def test_the_panel_is_printed_as_with_orm_consents(
     page = client.get(url).get_data(as_text=True)
     assert page.count("&lt;b&gt;&#34;x&#34; &amp; y&#39;s&lt;/b&gt;") >= 5 and MARKUP not in page
     assert (f'id="revoke-{consent_id}"' in page) == (role == "manager")
-    monkeypatch.setattr(services, "listed_consents_of", services.consents_of)
+    reads = producer_page.page_reads
+    monkeypatch.setattr(
+        producer_page,
+        "page_reads",
+        lambda producer_id: reads(producer_id)._replace(consents=services.consents_of(producer_id)),
+    )
     assert _csrf_free(client.get(url).get_data(as_text=True)) == _csrf_free(page)
 
 
 def test_the_listed_consents_are_the_consents(org, producer, mfi, staff):
     consents = _consents(org, producer, mfi, staff)
     with tenant_scope(org.id):
-        listed = services.listed_consents_of(producer.id)
+        listed = _listed(producer.id)
         assert [c.id for c in listed] == [c.id for c in services.consents_of(producer.id)]
         for row, consent in zip(listed, consents, strict=True):
             assert row.partner.name == consent.partner.name
@@ -86,10 +98,10 @@ def test_the_listed_consents_are_the_consents(org, producer, mfi, staff):
 def test_another_organizations_consents_never_appear(org, other_org, producer, mfi, staff):
     _consents(org, producer, mfi, staff)
     with tenant_scope(org.id):
-        assert len(services.listed_consents_of(producer.id)) == 2
+        assert len(_listed(producer.id)) == 2
     with tenant_scope(other_org.id):
         factories.ProducerFactory()
         db.session.flush()
-        assert services.listed_consents_of(producer.id) == []
+        assert _listed(producer.id) == []
     with pytest.raises(TenantScopeError):
-        services.listed_consents_of(producer.id)
+        _listed(producer.id)

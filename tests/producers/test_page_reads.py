@@ -13,12 +13,14 @@ from werkzeug.exceptions import NotFound
 
 from inclusive.audit.models import AuditEvent
 from inclusive.audit.services import record
+from inclusive.consents import services as consent_services
 from inclusive.extensions import db
 from inclusive.impact import services as impact
 from inclusive.milestones.models import Enrollment, Milestone
 from inclusive.producers import page
 from inclusive.producers.models import Producer
 from inclusive.programs.models import Program
+from inclusive.referrals.models import Referral
 from inclusive.tenancy.scope import TenantScopeError, tenant_scope
 from inclusive.tenancy.web import load_or_404
 from tests import factories
@@ -168,7 +170,14 @@ def _orm_page_reads(producer_id: int) -> page.PageReads:
         purchases,
         totals,
         impact.diagnostics(producer_id),
+        consent_services.consents_of(producer_id),
+        _orm_referrals(producer_id),
     )
+
+
+def _orm_referrals(producer_id):
+    query = select(Referral).where(Referral.producer_id == producer_id)
+    return list(db.session.scalars(query.order_by(Referral.created_at.desc())))
 
 
 def test_another_organizations_rows_never_appear(org, other_org, planned):

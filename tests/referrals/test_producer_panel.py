@@ -1,5 +1,6 @@
-"""The producer page's referrals section: a Core read of explicit columns, the organization
-bound by the tenant scope, printed as the ORM's referrals were."""
+"""The producer page's referrals section: a Core read of explicit columns (read with the
+page's other panels, ``producers.page.page_reads``), the organization bound by the tenant
+scope, printed as the ORM's referrals were."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import pytest
 from sqlalchemy import select
 
 from inclusive.extensions import db
+from inclusive.producers import page as producer_page
 from inclusive.referrals import services
 from inclusive.referrals.models import Referral
 from inclusive.tenancy.scope import TenantScopeError, tenant_scope
@@ -25,6 +27,11 @@ def _orm_referrals(producer_id: int) -> list[Referral]:
         .order_by(Referral.created_at.desc())
     )
     return list(db.session.scalars(query))
+
+
+def _listed(producer_id: int) -> list[services.ListedReferral]:
+    """The section's referrals, as the page reads them."""
+    return producer_page.page_reads(producer_id).referrals
 
 
 def _csrf_free(html: str) -> str:
@@ -47,19 +54,24 @@ def test_the_section_is_printed_as_with_orm_referrals(
     page = client.get(url).get_data(as_text=True)
     assert f"/referrals/{sent_id}" in page
     assert "&lt;b&gt;&#34;Andina&#34; &amp; Co&#39;s&lt;/b&gt;" in page and MARKUP not in page
-    monkeypatch.setattr(services, "referrals_of_producer", _orm_referrals)
+    reads = producer_page.page_reads
+    monkeypatch.setattr(
+        producer_page,
+        "page_reads",
+        lambda producer_id: reads(producer_id)._replace(referrals=_orm_referrals(producer_id)),
+    )
     assert _csrf_free(client.get(url).get_data(as_text=True)) == _csrf_free(page)
 
 
 def test_another_organizations_referrals_never_appear(org, other_org, draft):
     producer_id = draft.producer_id
     with tenant_scope(org.id):
-        assert [r.id for r in services.referrals_of_producer(producer_id)] == [draft.id]
-        (listed,) = services.referrals_of_producer(producer_id)
+        assert [r.id for r in _listed(producer_id)] == [draft.id]
+        (listed,) = _listed(producer_id)
         assert listed.partner.name == draft.partner.name and listed.state == draft.state
     with tenant_scope(other_org.id):
         factories.ProducerFactory()
         db.session.flush()
-        assert services.referrals_of_producer(producer_id) == []
+        assert _listed(producer_id) == []
     with pytest.raises(TenantScopeError):
-        services.referrals_of_producer(producer_id)
+        _listed(producer_id)
