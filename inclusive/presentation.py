@@ -10,7 +10,7 @@ from flask.globals import _cv_app
 from flask_babel import Domain, format_decimal, get_locale, get_translations
 from flask_babel import gettext as _
 from jinja2 import pass_eval_context
-from markupsafe import Markup
+from markupsafe import Markup, escape
 
 from inclusive.audit.models import AuditEvent
 from inclusive.consents.services import scope_list
@@ -213,6 +213,84 @@ def score_geometry(rows: Sequence[ViabilityAssessment], width: int = 640) -> dic
     }
 
 
+def _r1(value: float) -> str:
+    """A coordinate as Jinja's ``round(1)`` filter printed it (a float, one decimal)."""
+    return str(round(value, 1))
+
+
+def line_chart(series: dict[str, Any], title: str) -> Markup:
+    """The line chart of :func:`chart_geometry` as SVG markup, each value escaped once.
+
+    Built here rather than by a template macro: its ticks, labels and lines are a few dozen
+    values, which cost Jinja (a lookup, a filter and an escape each) more than the rest of
+    the figures panel. Tests compare it with the former macro, byte for byte."""
+    c = chart_geometry(series)
+    left, right = c["left"], c["right"]
+    zero = _r1(c["zero"])
+    parts = [
+        f'\n<figure class="chart">\n  <svg viewBox="0 0 {c["width"]} {c["height"]}" role="img"'
+        f' aria-labelledby="chart-title">\n    <title id="chart-title">{escape(title)}</title>'
+        "\n    "
+    ]
+    for t in c["ticks"]:
+        y = _r1(t["y"])
+        parts.append(
+            f'\n      <line x1="{left}" x2="{right}" y1="{y}" y2="{y}" class="grid"/>'
+            f'\n      <text x="{left - 6}" y="{_r1(t["y"] + 4)}" class="tick" text-anchor="end">'
+            f"{escape(t['label'])}</text>\n    "
+        )
+    parts.append(
+        f'\n    <line x1="{left}" x2="{right}" y1="{zero}" y2="{zero}" class="zero"/>\n    '
+    )
+    label_y = c["height"] - 8
+    parts.extend(
+        f'<text x="{_r1(label["x"])}" y="{label_y}" class="tick" text-anchor="middle">'
+        f"{escape(label['label'])}</text>"
+        for label in c["labels"]
+    )
+    parts.append("\n    ")
+    parts.extend(
+        f'<polyline points="{escape(line["points"])}" class="line line-{escape(line["key"])}"/>'
+        for line in c["lines"]
+    )
+    parts.append('\n  </svg>\n  <figcaption class="legend">')
+    parts.extend(
+        f'<span class="key key-{escape(line["key"])}">{escape(line["name"])}</span>'
+        for line in c["lines"]
+    )
+    parts.append("</figcaption>\n</figure>")
+    return Markup("".join(parts))  # noqa: S704 (every value above is escaped)
+
+
+def score_chart(assessments: Sequence[ViabilityAssessment]) -> Markup:
+    """The bars of :func:`score_geometry` as SVG markup, each value escaped once (as
+    :func:`line_chart`; tests compare it with the former macro)."""
+    c = score_geometry(assessments)
+    title = escape(_("Viability scores by factor, 0 to 4"))
+    parts = [
+        f'\n<figure class="chart">\n  <svg viewBox="0 0 {c["width"]} {c["height"]}" role="img"'
+        f' aria-labelledby="score-title">\n    <title id="score-title">{title}</title>\n    '
+    ]
+    for f in c["factors"]:
+        parts.append(
+            f'\n      <text x="0" y="{f["y"]}" class="tick">{escape(f["label"])}</text>\n      '
+        )
+        parts.extend(
+            f'<rect x="{b["x"]}" y="{b["y"]}" width="{_r1(b["w"])}" height="7"'
+            f' class="score score-{b["n"]}"><title>{escape(b["date"])}: {escape(b["score"])}'
+            "</title></rect>"
+            for b in f["bars"]
+        )
+        parts.append("\n    ")
+    parts.append('\n  </svg>\n  <figcaption class="legend">')
+    parts.extend(
+        f'<span class="key score-key-{index}">{escape(day)}</span>'
+        for index, day in enumerate(c["dates"])
+    )
+    parts.append("</figcaption>\n</figure>")
+    return Markup("".join(parts))  # noqa: S704 (every value above is escaped)
+
+
 EVENT_TEXT = {
     "producer.registered": lambda d: _("Registered."),
     "producer.imported": lambda d: _("Registered by a CSV import."),
@@ -391,8 +469,8 @@ def register_presentation(app: Flask) -> None:
         viability_factors=VIABILITY_FACTORS,
         money=money,
         figure_series=figure_series,
-        chart_geometry=chart_geometry,
-        score_geometry=score_geometry,
+        line_chart=line_chart,
+        score_chart=score_chart,
         describe_event=describe_event,
         next_states=next_states,
     )
