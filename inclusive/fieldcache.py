@@ -9,7 +9,8 @@ flags and attributes, and what the control shows (the value; a select's choices 
 data that picks the selected one). The same input always gives the same markup, so the
 cache never serves anything stale; it is bounded, per app.
 
-Only plain text-like inputs, checkboxes and the single :class:`FastSelect` are memoized.
+Only plain text-like inputs, checkboxes and the single :class:`FastSelect` (its choices
+plain pairs, or ``SelectChoice`` without attributes or group) are memoized.
 Anything else (passwords, files, hidden fields such as the CSRF token, text areas, selects
 with groups or option attributes, unhashable values) is rendered by the macro every time.
 """
@@ -22,7 +23,7 @@ from typing import Any
 from flask import current_app
 from flask_wtf.csrf import generate_csrf
 from markupsafe import Markup
-from wtforms import widgets
+from wtforms import SelectChoice, widgets
 
 from inclusive.presentation import _locale_name
 from inclusive.producers.widgets import FastSelect
@@ -78,11 +79,19 @@ def _key(field: Any, attrs: Mapping[str, Any]) -> tuple[Any, ...] | None:
         if widget.multiple or field.has_groups():
             return None
         choices = field.choices or ()
-        if not isinstance(choices, list | tuple) or not all(
-            type(choice) is tuple and len(choice) == 2 for choice in choices
-        ):
-            return None  # option attributes, groups or SelectChoice objects: not plain pairs
-        shown: Any = (tuple((v, str(label)) for v, label in choices), field.data, field.coerce)
+        if not isinstance(choices, list | tuple):
+            return None
+        pairs = []
+        for choice in choices:
+            if type(choice) is tuple and len(choice) == 2:
+                pairs.append((choice[0], str(choice[1])))
+            elif type(choice) is SelectChoice and not choice.render_kw and choice.optgroup is None:
+                # What such a choice shows is its value and label, as a pair's.
+                label = choice.label
+                pairs.append((choice.value, None if label is None else str(label)))
+            else:
+                return None  # option attributes, groups: not plain pairs
+        shown: Any = (tuple(pairs), field.data, field.coerce)
     elif type(widget) in _INPUTS:
         shown = (field._value(), bool(getattr(field, "checked", field.data)))
     else:

@@ -103,6 +103,26 @@ def test_a_select_prints_as_the_macro_does_with_its_choice(app, data):
         assert selected == ([data] if data in ("", "b") else [])
 
 
+@pytest.mark.parametrize("data", ["", "b", "<script>"])
+def test_a_select_of_select_choices_prints_as_the_macro_does(app, data):
+    from wtforms import SelectChoice
+
+    with app.test_request_context("/"):
+        select = _Filters(data={"program": data}).program
+        select.choices = [SelectChoice("", "All"), SelectChoice("a", "A & co"), SelectChoice("b")]
+        assert fieldcache._key(select, {}) is not None
+        assert _print(select) == _uncached(select) == _print(select)
+        assert ">b</option>" in _print(select)  # no label: the value shows
+        # Attributes on an option, or a group: printed by the macro each time.
+        for odd in (
+            SelectChoice("c", "C", render_kw={"disabled": True}),
+            SelectChoice("d", "D", optgroup="G"),
+        ):
+            select.choices = [SelectChoice("", "All"), odd]
+            assert fieldcache._key(select, {}) is None
+            assert _print(select) == _uncached(select)
+
+
 def test_what_was_typed_errors_and_attributes_are_part_of_the_input(app):
     with app.test_request_context("/"):
         first = _print(_Filters(data={"q": "maria"}).q, type="search")

@@ -11,9 +11,9 @@ from typing import Any
 
 from flask import abort, flash, redirect, render_template, url_for
 from flask_babel import gettext as _
-from flask_login import current_user
 
 from inclusive.api.forms import NewTokenForm, WebhookForm
+from inclusive.auth.sessions import acting_user
 from inclusive.extensions import db
 from inclusive.partners.models import PartnerRole
 from inclusive.partners.web import current_partner, partner_blueprint, requires_partner_role
@@ -62,7 +62,9 @@ def create_token() -> Any:
     if not form.validate_on_submit():
         return _page(400, token_form=form)
     try:
-        token, plain = endpoints.create_token(current_partner(), form.name.data or "", current_user)
+        token, plain = endpoints.create_token(
+            current_partner(), form.name.data or "", acting_user()
+        )
     except EndpointError as exc:
         db.session.rollback()
         form.name.errors = [str(exc)]

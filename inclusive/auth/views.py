@@ -37,7 +37,7 @@ from inclusive.auth.services import (
     reset_password,
     user_for_reset_token,
 )
-from inclusive.auth.sessions import log_in, log_out
+from inclusive.auth.sessions import acting_user, log_in, log_out
 from inclusive.extensions import db, limiter
 from inclusive.tenancy.forms import NewOrganizationForm, SignUpForm
 from inclusive.tenancy.services import MembershipError, create_organization, sign_up, slugify
@@ -114,7 +114,7 @@ def signup() -> Any:
         try:
             if authenticated:
                 org = create_organization(
-                    name=org_fields.pop("org_name"), admin=current_user, **org_fields
+                    name=org_fields.pop("org_name"), admin=acting_user(), **org_fields
                 )
             else:
                 user, org = sign_up(
@@ -185,8 +185,9 @@ def account() -> Any:
     if request.method == "GET":
         form.locale.data = current_user.locale or ""
     if form.validate_on_submit():
-        current_user.name = form.name.data.strip()
-        current_user.locale = form.locale.data or None
+        user = acting_user()
+        user.name = form.name.data.strip()
+        user.locale = form.locale.data or None
         db.session.commit()
         flash(_("Your account is updated."), "success")
         return redirect(url_for("auth.account"))
@@ -201,7 +202,7 @@ def change_password_view() -> Any:
     if password_form.validate_on_submit():
         try:
             change_password(
-                current_user, password_form.current_password.data, password_form.password.data
+                acting_user(), password_form.current_password.data, password_form.password.data
             )
         except AccountError as exc:
             db.session.rollback()
@@ -226,6 +227,6 @@ def set_language() -> Any:
         abort(400)
     session["lang"] = language
     if current_user.is_authenticated:
-        current_user.locale = language
+        acting_user().locale = language
         db.session.commit()
     return redirect(safe_next(request.form.get("next")) or url_for("main.home"))

@@ -10,6 +10,7 @@ from flask_babel import gettext as _
 from flask_login import current_user
 from wtforms import SelectChoice
 
+from inclusive.auth.sessions import acting_user
 from inclusive.consents import services
 from inclusive.consents.forms import ConsentForm, RevokeForm
 from inclusive.consents.models import Consent, ConsentMethod, ConsentState
@@ -83,7 +84,7 @@ def new(producer_id: int) -> Any:
                 text_version=form.text_version.data or "",
                 witness_id=to_id(form.witness_id.data),
                 paper=form.paper.data or None,
-                recorder=current_user,
+                recorder=acting_user(),
             )
             db.session.commit()
         except services.ConsentError as exc:
@@ -119,7 +120,7 @@ def revoke(producer_id: int, consent_id: int) -> Any:
     form = RevokeForm()
     if form.validate_on_submit():
         act(
-            lambda: services.revoke_consent(consent, form.reason.data or "", current_user),
+            lambda: services.revoke_consent(consent, form.reason.data or "", acting_user()),
             lambda: _("The consent for %(partner)s is revoked.", partner=consent.partner.name),
         )
     else:

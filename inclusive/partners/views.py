@@ -8,6 +8,7 @@ from flask import abort, flash, g, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
 
+from inclusive.auth.sessions import acting_user
 from inclusive.partners import services
 from inclusive.partners.forms import EndPartnershipForm, PartnerSearchForm
 from inclusive.partners.models import (
@@ -28,7 +29,7 @@ from inclusive.partners.web import (
 from inclusive.refusals import act
 from inclusive.tenancy.forms import ActionForm
 from inclusive.tenancy.roles import Permission
-from inclusive.tenancy.web import MAX_ID, current_org, load_or_404, org_blueprint, requires
+from inclusive.tenancy.web import MAX_ID, current_org_entity, load_or_404, org_blueprint, requires
 
 bp = org_blueprint("partners", __name__, url_prefix="/partners")
 partner_bp = partner_blueprint("partner", __name__)
@@ -116,7 +117,7 @@ def propose(slug: str) -> Any:
     partner = _partner_or_404(slug)
     if ActionForm().validate_on_submit():
         act(
-            lambda: services.propose_partnership(current_org(), current_user, partner),
+            lambda: services.propose_partnership(current_org_entity(), acting_user(), partner),
             lambda: _(
                 "Partnership proposed to %(partner)s; it starts when they accept it.",
                 partner=partner.name,
@@ -135,7 +136,7 @@ def end(partnership_id: int) -> Any:
     if form.validate_on_submit():
         act(
             lambda: services.end_partnership(
-                partnership, current_user, PartnershipSide.ORGANIZATION, form.reason.data or ""
+                partnership, acting_user(), PartnershipSide.ORGANIZATION, form.reason.data or ""
             ),
             lambda: _("The partnership with %(partner)s has ended.", partner=name),
         )
@@ -188,7 +189,7 @@ def accept(partnership_id: int) -> Any:
     name = partnership.organization.name  # read now: the row expires at commit
     if ActionForm().validate_on_submit():
         act(
-            lambda: services.accept_partnership(partnership, current_user),
+            lambda: services.accept_partnership(partnership, acting_user()),
             lambda: _("You are now partners with %(org)s.", org=name),
         )
     return redirect(url_for("partner.home"))
@@ -204,7 +205,7 @@ def end_partnership(partnership_id: int) -> Any:
     if form.validate_on_submit():
         act(
             lambda: services.end_partnership(
-                partnership, current_user, PartnershipSide.PARTNER, form.reason.data or ""
+                partnership, acting_user(), PartnershipSide.PARTNER, form.reason.data or ""
             ),
             lambda: _("The partnership with %(org)s has ended.", org=name),
         )

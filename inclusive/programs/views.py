@@ -30,7 +30,7 @@ from inclusive.programs.models import Program, ProgramKind, ProgramStatus, Templ
 from inclusive.refusals import act
 from inclusive.tenancy.roles import Permission
 from inclusive.tenancy.web import (
-    current_org,
+    current_org_entity,
     form_ids,
     load_or_404,
     org_blueprint,
@@ -63,7 +63,7 @@ def new() -> Any:
     if form.validate_on_submit():
         try:
             program = services.create_program(
-                current_org(), ProgramKind(form.kind.data), **_program_fields(form)
+                current_org_entity(), ProgramKind(form.kind.data), **_program_fields(form)
             )
         except services.ProgramError as exc:
             db.session.rollback()

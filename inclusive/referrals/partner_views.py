@@ -18,10 +18,10 @@ from flask import (
     url_for,
 )
 from flask_babel import gettext as _
-from flask_login import current_user
 from sqlalchemy import func, select
 from wtforms import SelectChoice
 
+from inclusive.auth.sessions import acting_user
 from inclusive.csvexport import csv_download
 from inclusive.extensions import db
 from inclusive.milestones.services import today
@@ -243,7 +243,7 @@ def act_on(referral_id: int) -> Any:
                 referral,
                 name,
                 Side.PARTNER,
-                current_user,
+                acting_user(),
                 note=form.note.data or "",
                 reason=form.reason.data or None,
                 disbursement=disbursement if name == "disburse" else None,
@@ -269,7 +269,7 @@ def message(referral_id: int) -> Any:
     form = MessageForm()
     if form.validate_on_submit():
         if attempt(
-            lambda: services.post_message(referral, Side.PARTNER, current_user, form.body.data),
+            lambda: services.post_message(referral, Side.PARTNER, acting_user(), form.body.data),
             _("Message sent."),
             form,
             "body",

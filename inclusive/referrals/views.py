@@ -14,10 +14,10 @@ from typing import Any
 from flask import flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
-from flask_login import current_user
 from sqlalchemy import case, func, select
 from wtforms import SelectChoice
 
+from inclusive.auth.sessions import acting_user
 from inclusive.consents.services import scope_list, valid_consent_for
 from inclusive.extensions import db
 from inclusive.impact import services as impact
@@ -406,7 +406,7 @@ def new() -> Any:
                 product=form.product.data or "",
                 amount=form.amount.data,
                 purpose=form.purpose.data or "",
-                actor=current_user,
+                actor=acting_user(),
             )
 
         if attempt(
@@ -496,7 +496,7 @@ def send(referral_id: int) -> Any:
     partner = referral.partner.name
     if ActionForm().validate_on_submit():
         act(
-            lambda: services.send(referral, current_user),
+            lambda: services.send(referral, acting_user()),
             lambda: _("The referral is sent to %(partner)s.", partner=partner),
         )
     else:
@@ -518,7 +518,7 @@ def act_on(referral_id: int) -> Any:
     if form.validate_on_submit():
         if attempt(
             lambda: services.apply(
-                referral, name, Side.ORGANIZATION, current_user, note=form.note.data or ""
+                referral, name, Side.ORGANIZATION, acting_user(), note=form.note.data or ""
             ),
             lambda: _("Done: %(action)s.", action=label.lower()),
             form,
@@ -541,7 +541,7 @@ def message(referral_id: int) -> Any:
     if form.validate_on_submit():
         if attempt(
             lambda: services.post_message(
-                referral, Side.ORGANIZATION, current_user, form.body.data or ""
+                referral, Side.ORGANIZATION, acting_user(), form.body.data or ""
             ),
             _("Message sent."),
             form,
@@ -561,7 +561,7 @@ def resend(referral_id: int) -> Any:
     referral = _referral_or_404(referral_id)
     if ActionForm().validate_on_submit():
         act(
-            lambda: services.resend_deliveries(referral, current_user),
+            lambda: services.resend_deliveries(referral, acting_user()),
             lambda: _("The failed deliveries are sent again."),
         )
     else:

@@ -10,7 +10,7 @@ from flask_babel import gettext as _
 from flask_login import current_user, login_required
 
 from inclusive.auth.services import find_user
-from inclusive.auth.sessions import log_in
+from inclusive.auth.sessions import acting_user, log_in
 from inclusive.extensions import db
 from inclusive.refusals import act
 from inclusive.tenancy import services
@@ -24,7 +24,12 @@ from inclusive.tenancy.forms import (
 from inclusive.tenancy.models import Invitation, Membership
 from inclusive.tenancy.roles import Permission, Role
 from inclusive.tenancy.scope import enter_tenant
-from inclusive.tenancy.web import current_org, load_or_404, org_blueprint, requires
+from inclusive.tenancy.web import (
+    current_org_entity,
+    load_or_404,
+    org_blueprint,
+    requires,
+)
 from inclusive.tokens import InvalidToken
 
 bp = org_blueprint("org", __name__)
@@ -71,7 +76,7 @@ def invite() -> Any:
         return _members_page_with(form, 400)
     try:
         invitation = services.invite(
-            current_org(), current_user, form.email.data, Role(form.role.data)
+            current_org_entity(), acting_user(), form.email.data, Role(form.role.data)
         )
     except services.MembershipError as exc:
         db.session.rollback()
@@ -151,7 +156,7 @@ def revoke_invitation(invitation_id: int) -> Any:
 @requires(Permission.MANAGE_ORGANIZATION)
 def settings() -> Any:
     """Change the organization's name, language, country and currency."""
-    org = current_org()
+    org = current_org_entity()
     form = OrganizationSettingsForm(obj=org)
     form.fill_choices()
     if request.method == "GET":
@@ -192,7 +197,7 @@ def accept(token: str) -> Any:
     if current_user.is_authenticated:
         if request.method == "POST" and action.validate_on_submit():
             try:
-                services.accept_invitation(invitation, current_user)
+                services.accept_invitation(invitation, acting_user())
             except services.MembershipError as exc:
                 db.session.rollback()
                 flash(str(exc), "error")

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable, Sequence
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from flask import Blueprint, abort, g, request, session
 from flask_login import current_user
@@ -20,6 +20,9 @@ from inclusive.tenancy.models import Membership, Organization
 from inclusive.tenancy.roles import Permission, role_can
 from inclusive.tenancy.scope import enter_tenant, require_org_id
 from inclusive.tenancy.services import memberships_of
+
+if TYPE_CHECKING:
+    from inclusive.auth.sessions import OrganizationRef
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -82,9 +85,16 @@ def page_number() -> int:
     return min(max(request.args.get("page", 1, type=int), 1), MAX_PAGE)
 
 
-def current_org() -> Organization:
-    """The organization of the current staff request."""
+def current_org() -> OrganizationRef:
+    """The organization of the current staff request, as the login read found it (its id,
+    slug, name, country, language, currency)."""
     return g.org
+
+
+def current_org_entity() -> Organization:
+    """The organization of the current staff request as an ORM entity, to change it or hand
+    it to a service (one primary-key read, the first time in a request)."""
+    return db.session.get(Organization, g.org.id)
 
 
 def current_membership() -> Membership:
