@@ -180,3 +180,43 @@ def test_the_csrf_field_is_what_hidden_tag_prints_for_the_forms_it_stands_for(
                 r'<input id="csrf_token" name="csrf_token" type="hidden" value="[\w.-]{40,}">',
                 fieldcache.csrf_field(),
             )
+
+
+def _tokens(html: str) -> list[str]:
+    return re.findall(r'name="csrf_token" value="([^"]*)"', html)
+
+
+def test_the_kept_layout_gets_each_requests_token_and_address(client, org, login_as):
+    login_as("admin", name='Ana "<b>"')
+    page = client.get('/o/acme/producers/?q=<i>"x"&region=a%26b').get_data(as_text=True)
+    assert page.startswith('<!doctype html>\n<html lang="en">') and page.endswith("</html>")
+    assert "<summary>Ana &#34;&lt;b&gt;&#34;</summary>" in page
+    tokens = _tokens(page)
+    assert len(tokens) >= 2 and len(set(tokens)) == 1 and "\x00" not in page
+    back = re.search(r'name="next" value="([^"]*)"', page).group(1)
+    assert back == "/o/acme/producers/?q=&lt;i&gt;&#34;x&#34;&amp;region=a%26b"  # escaped
+    assert f"<title>Producers · {org.name} · Inclusive Ventures</title>" in page
+    # Another user, another name; the same user later, another token.
+    login_as("viewer", name="Vera", email="vera@acme.example")
+    other = client.get("/o/acme/producers/").get_data(as_text=True)
+    assert "<summary>Vera</summary>" in other and "Ana" not in other
+
+
+def test_the_kept_layout_for_visitors_and_after_a_post(app, client, monkeypatch):
+    page = client.get("/login").get_data(as_text=True)
+    assert 'href="/signup"' in page and "usermenu" not in page
+    assert re.search(r'name="next" value="/login\?"', page)
+    monkeypatch.setitem(app.config, "SIGNUP_ENABLED", False)
+    assert 'href="/signup"' not in client.get("/login").get_data(as_text=True)
+    failed = client.post("/login", data={"email": "nobody@x.example", "password": "x"})
+    assert re.search(r'name="next" value=""', failed.get_data(as_text=True))
+
+
+def test_flash_messages_come_between_the_header_and_the_content(client, org, login_as):
+    login_as("admin")
+    with client.session_transaction() as session:
+        session["_flashes"] = [("success", "Saved <b>.")]
+    page = client.get("/o/acme/").get_data(as_text=True)
+    main = page[page.index('<main id="main" tabindex="-1">') : page.index("</main>")]
+    assert '<p class="flash flash-success" role="status">Saved &lt;b&gt;.</p>' in main
+    assert main.index("flash-success") < main.index("<h1>")
