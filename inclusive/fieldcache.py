@@ -18,9 +18,10 @@ with groups or option attributes, unhashable values) is rendered by the macro ev
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, TypeVar
 
 from flask import current_app
+from flask_wtf import FlaskForm
 from flask_wtf.csrf import generate_csrf
 from markupsafe import Markup
 from wtforms import SelectChoice, widgets
@@ -69,6 +70,17 @@ def csrf_field() -> Markup:
     return Markup('<input id="{0}" name="{0}" type="hidden" value="{1}">').format(
         name, generate_csrf()
     )
+
+
+F = TypeVar("F", bound=FlaskForm)
+
+
+def shown_form(form_class: type[F], **kwargs: Any) -> F:
+    """A form built only to be shown (its fields printed by ``field()``, its token by
+    :func:`csrf_field`), without a CSRF field of its own: making that field (generating and
+    signing a token) is most of what building a small form costs. A form that takes a
+    submission is built as usual, and checks its token."""
+    return form_class(meta={"csrf": False}, **kwargs)
 
 
 def _key(field: Any, attrs: Mapping[str, Any]) -> tuple[Any, ...] | None:

@@ -220,3 +220,22 @@ def test_flash_messages_come_between_the_header_and_the_content(client, org, log
     main = page[page.index('<main id="main" tabindex="-1">') : page.index("</main>")]
     assert '<p class="flash flash-success" role="status">Saved &lt;b&gt;.</p>' in main
     assert main.index("flash-success") < main.index("<h1>")
+
+
+def test_a_shown_form_has_no_token_of_its_own_and_the_page_prints_one(app, monkeypatch):
+    from flask import render_template_string
+
+    from inclusive.programs.forms import StatusForm
+
+    monkeypatch.setitem(app.config, "WTF_CSRF_ENABLED", True)
+    with app.test_request_context("/"):
+        shown = fieldcache.shown_form(StatusForm, status="open")
+        assert "csrf_token" not in shown._fields and shown.status.data == "open"
+        assert "csrf_token" in StatusForm()._fields  # a form that takes a submission checks it
+        button = render_template_string(
+            '{% from "macros/forms.html" import action_button %}'
+            "{{ action_button('/x', 'Go', none) }}|{{ action_button('/x', 'Go', form) }}",
+            form=StatusForm(),
+        )
+        without, with_form = button.split("|")
+        assert without == with_form and fieldcache.csrf_field() in without

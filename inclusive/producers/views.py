@@ -16,7 +16,7 @@ from sqlalchemy import select
 
 from inclusive.csvexport import csv_download
 from inclusive.extensions import db
-from inclusive.fieldcache import csrf_field
+from inclusive.fieldcache import csrf_field, shown_form
 from inclusive.impact import services as impact
 from inclusive.impact.forms import AssessmentForm, OfftakeForm, SnapshotForm
 from inclusive.milestones.models import EnrollmentState
@@ -84,7 +84,7 @@ def index() -> Any:
         p.kind_label = producer_kind_label(p.kind)
         p.sectors_label = sector_labels(p.sectors)
         p.select_label = select_label % {"name": p.name}
-    enroll_form = EnrollForm()
+    enroll_form = shown_form(EnrollForm)
     enroll_form.program_id.choices = [
         (p.id, p.name) for p in programs if p.status != ProgramStatus.CLOSED
     ]
@@ -231,7 +231,7 @@ def _producer_page(producer: page.ShownProducer) -> dict[str, Any]:
     offtake_programs = [e.program for e in enrollments if e.program.keeps_offtake_ledger]
     # The ledger is shown only for a program that keeps one.
     purchases, totals = (reads.purchases, reads.totals) if offtake_programs else ([], None)
-    enroll_form = EnrollForm()
+    enroll_form = shown_form(EnrollForm)
     enrolled = {e.program_id for e in enrollments}
     enroll_form.program_id.choices = [
         (p.id, p.name)

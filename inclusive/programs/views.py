@@ -11,6 +11,7 @@ from flask_login import current_user
 from markupsafe import Markup, escape
 
 from inclusive.extensions import db
+from inclusive.fieldcache import shown_form
 from inclusive.milestones import services as plans
 from inclusive.milestones.models import EnrollmentState
 from inclusive.presentation import state_label, translations
@@ -91,7 +92,7 @@ def show(program_id: int) -> Any:
     may_record = can_record_for_program(program.id)
     show_url = url_for("producers.show", producer_id=0).removesuffix("0")
     steps = program.steps
-    bulk_form = BulkAchieveForm()
+    bulk_form = shown_form(BulkAchieveForm)
     bulk_form.step_id.choices = [(s.id, f"{s.position}. {s.name}") for s in steps]
     return render_template(
         "programs/show.html",
@@ -106,8 +107,8 @@ def show(program_id: int) -> Any:
         steps=steps,
         at_risk=panels.at_risk,
         officers=panels.officers,
-        status_form=StatusForm(status=program.status),
-        officer_form=_officer_form(program, panels.officers, panels.field_officers),
+        status_form=shown_form(StatusForm, status=program.status),
+        officer_form=_officer_form(program, panels.officers, panels.field_officers, shown=True),
         bulk_form=bulk_form,
         may_record=may_record,
         show_url=show_url,
@@ -130,26 +131,33 @@ def _cohort_rows(cohort: list[program_page.CohortRow], show_url: str, may_record
         str(Markup(gettext(label)) % {})  # noqa: S704
         for label in _COHORT_LABELS
     )
-    # As Jinja's gettext does: the translation is trusted markup, the name is escaped by %.
-    select_label = Markup(gettext("Select %(name)s"))  # noqa: S704
+    # As Jinja's gettext does: the translation is trusted markup, the name escaped into it
+    # (``Markup % {"name": name}`` is the text's %-formatting with the escaped name).
+    select_label = str(Markup(gettext("Select %(name)s")))  # noqa: S704
     link = escape(show_url)
     risk_badge = f' <span class="badge risk">{t_risk}</span>'
     risk_class = ' class="risk"'
+    states: dict[str, str] = {}
     parts = []
     for e in cohort:
         name = escape(e.producer_name)
+        # Ids and progress are integers (the statement's columns): printed as they are.
+        ident = int(e.id)
         select = (
-            f'<td><input type="checkbox" name="enrollment_ids" value="{escape(e.id)}" '
-            f'id="e{escape(e.id)}" aria-label="{select_label % {"name": e.producer_name}}"></td>'
+            f'<td><input type="checkbox" name="enrollment_ids" value="{ident}" '
+            f'id="e{ident}" aria-label="{select_label % {"name": name}}"></td>'
             if may_record
             else ""
         )
-        progress = escape(e.progress)
+        state = states.get(e.state)
+        if state is None:
+            state = states[e.state] = str(escape(state_label(e.state)))
+        progress = int(e.progress)
         parts.append(
             f"\n        <tr{risk_class if e.at_risk else ''}>\n          {select}"
-            f'\n          <td data-label="{t_producer}"><a href="{link}{escape(e.producer_id)}">'
+            f'\n          <td data-label="{t_producer}"><a href="{link}{int(e.producer_id)}">'
             f"{name}</a>{risk_badge if e.at_risk else ''}</td>"
-            f'\n          <td data-label="{t_state}">{escape(state_label(e.state))}</td>'
+            f'\n          <td data-label="{t_state}">{state}</td>'
             f'\n          <td data-label="{t_progress}"><progress max="100" value="{progress}" '
             f'aria-label="{t_progress}">{progress}%</progress> {progress}%</td>'
             "\n        </tr>\n      "
@@ -161,8 +169,10 @@ def _officer_form(
     program: Program | program_page.ShownProgram,
     officers: list[Any] | None = None,
     members: list[tuple[int, str]] | None = None,
+    shown: bool = False,
 ) -> OfficerForm:
-    form = OfficerForm()
+    # shown: only printed (the program page), not taking a submission.
+    form = shown_form(OfficerForm) if shown else OfficerForm()
     if officers is None:
         officers = program_page.officers(program.id)
     assigned = {o.user_id for o in officers}
