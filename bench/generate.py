@@ -1033,7 +1033,7 @@ AUDIT_SQL = (
     INSERT INTO audit_events (org_id, at, actor_id, action, producer_id, program_id, details)
     SELECT e.org_id, (e.enrolled_on + s.offset_days)::timestamp + interval '10 hours',
            %(officer)s, 'milestone.recorded', e.producer_id, e.program_id,
-           json_build_object('milestone', s.name, 'status', 'achieved')
+           json_build_object('milestone', s.name, 'old', 'planned', 'new', 'achieved', 'note', '')
     FROM enrollments e JOIN bench_plan b ON b.enrollment_id = e.id
     JOIN template_steps s ON s.program_id = e.program_id AND s.position = b.done
     WHERE e.org_id = %(org)s AND b.done > 0

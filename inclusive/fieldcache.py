@@ -88,8 +88,10 @@ def _key(field: Any, attrs: Mapping[str, Any]) -> tuple[Any, ...] | None:
     if isinstance(widget, _NEVER) or field.render_kw or getattr(field, "_datalist", None):
         return None
     if isinstance(widget, FastSelect):
-        if widget.multiple or field.has_groups():
+        if widget.multiple:
             return None
+        # Groups come as a dict, or as SelectChoice objects with an optgroup: both refused
+        # below (has_groups() would turn every choice into a SelectChoice first).
         choices = field.choices or ()
         if not isinstance(choices, list | tuple):
             return None

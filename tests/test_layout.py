@@ -121,6 +121,9 @@ def test_a_select_of_select_choices_prints_as_the_macro_does(app, data):
             select.choices = [SelectChoice("", "All"), odd]
             assert fieldcache._key(select, {}) is None
             assert _print(select) == _uncached(select)
+        select.choices = {"Group": [("a", "A")], "Other": [("b", "B")]}  # groups as a dict
+        assert fieldcache._key(select, {}) is None
+        assert "<optgroup" in _print(select) and _print(select) == _uncached(select)
 
 
 def test_what_was_typed_errors_and_attributes_are_part_of_the_input(app):

@@ -23,6 +23,8 @@ from inclusive.milestones.models import EnrollmentState
 from inclusive.milestones.services import STATE_LABELS, PlanError, today
 from inclusive.milestones.services import enroll as enroll_producers
 from inclusive.presentation import (
+    datetime_formatter,
+    describe_event,
     milestone_label,
     producer_kind_label,
     sector_labels,
@@ -261,6 +263,7 @@ def _producer_page(producer: page.ShownProducer) -> dict[str, Any]:
         "milestone_items": _milestone_items(
             enrollments, day, url_for("plans.milestone", milestone_id=0).removesuffix("0")
         ),
+        "timeline_items": _timeline_items(events),
     }
 
 
@@ -295,6 +298,22 @@ def _milestone_items(
             )
         items[plan.id] = Markup("".join(parts))  # noqa: S704 (every value above is escaped)
     return items
+
+
+def _timeline_items(events: list[page.TimelineEvent]) -> Markup:
+    """The timeline's items as the template's loop printed them, byte for byte: each value
+    escaped once, the dates formatted with the locale and timezone looked up once."""
+    when = datetime_formatter("short")
+    # As the template's _(): the translation is trusted markup, formatted with nothing.
+    platform = str(Markup(translations().ugettext("the platform")) % {})  # noqa: S704
+    return Markup(  # noqa: S704 (every value below is escaped)
+        "".join(
+            f'\n      <li><time datetime="{escape(ev.at.isoformat())}">{escape(when(ev.at))}</time>'
+            f"\n        <span>{escape(describe_event(ev))}</span>"
+            f"\n        <small>{escape(ev.actor.name) if ev.actor else platform}</small></li>\n    "
+            for ev in events
+        )
+    )
 
 
 RECORD_TITLES = {
