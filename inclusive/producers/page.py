@@ -112,15 +112,22 @@ def _producer_statement() -> Select:
     )
 
 
-def producer_or_404(producer_id: int) -> ShownProducer:
-    """The producer of the organization in scope with that id, or 404 (as load_or_404)."""
+def producer_from_rows(rows: Sequence[Sequence[Any]]) -> ShownProducer | None:
+    """The producer of the rows of its statement (a row per sector), or None."""
+    if not rows:
+        return None
+    return ShownProducer(*rows[0][:-1], [row[-1] for row in rows if row[-1] is not None])
+
+
+def producer_page(producer_id: int) -> PageReads:
+    """The producer page's reads (:func:`page_reads`) of the producer of the organization in
+    scope with that id, or 404 (as load_or_404: another organization's is not found)."""
     if not 0 < producer_id <= MAX_ID:
         abort(404)
-    rows = org_rows(_producer_statement(), producer_id=producer_id)
-    if not rows:
+    reads = page_reads(producer_id)
+    if reads.producer is None:
         abort(404)
-    sectors = [row[-1] for row in rows if row[-1] is not None]
-    return ShownProducer(*rows[0][:-1], sectors)
+    return reads
 
 
 @functools.cache
@@ -180,8 +187,9 @@ def timeline_from_rows(rows: Sequence[Sequence[Any]]) -> list[TimelineEvent]:
 
 
 class PageReads(NamedTuple):
-    """The producer page's own reads, after the producer."""
+    """The producer page's reads."""
 
+    producer: ShownProducer | None
     programs: list[ListedProgram]
     plans: list[Plan]
     figures: list[Any]
@@ -194,7 +202,8 @@ class PageReads(NamedTuple):
 
 
 def page_reads(producer_id: int) -> PageReads:
-    """The organization's programs (as :func:`programs`), the producer's plans (enrollments
+    """The producer (with its sectors; None when the organization has no such producer),
+    the organization's programs (as :func:`programs`), the producer's plans (enrollments
     with their milestones), its latest 100 audit events, the impact panels (figures,
     diagnostics, ledger, as their ``impact`` reads give them), its consents and its
     referrals (as the consents and referrals panels list them): in one round trip on
@@ -203,6 +212,7 @@ def page_reads(producer_id: int) -> PageReads:
     figures, diagnostics, ledger = impact.page_statements()
     rows = org_bundle(
         {
+            "producer": _producer_statement(),
             "programs": programs_,
             "plans": plans_,
             "events": events,
@@ -217,6 +227,7 @@ def page_reads(producer_id: int) -> PageReads:
     listed = [ListedProgram(*row) for row in rows["programs"]]
     purchases, totals = impact.ledger_from_rows(rows["ledger"])
     return PageReads(
+        producer_from_rows(rows["producer"]),
         listed,
         plans_from_rows(rows["plans"], listed),
         impact.figures_from_rows(rows["figures"]),

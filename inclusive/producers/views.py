@@ -217,15 +217,13 @@ def edit(producer_id: int) -> Any:
 @bp.route("/<int:producer_id>")
 def show(producer_id: int) -> Any:
     """Everything a producer went through: plans, figures, diagnostic, ledger, timeline."""
-    # The sectors in the same query (a join), not a second one.
-    producer = page.producer_or_404(producer_id)
-    return render_template("producers/show.html", **_producer_page(producer))
+    # The producer with its sectors, programs, plans, figures, timeline, ledger,
+    # diagnostics, consents and referrals: one round trip (org_bundle).
+    return render_template("producers/show.html", **_producer_page(page.producer_page(producer_id)))
 
 
-def _producer_page(producer: page.ShownProducer) -> dict[str, Any]:
-    # Programs, plans, figures, timeline, ledger, diagnostics, consents and referrals: one
-    # round trip (org_bundle).
-    reads = page.page_reads(producer.id)
+def _producer_page(reads: page.PageReads) -> dict[str, Any]:
+    producer = reads.producer
     programs, enrollments, rows = reads.programs, reads.plans, reads.figures
     milestones = {e.id: e.milestones for e in enrollments}
     history = impact.reproduction_history(rows)

@@ -99,7 +99,7 @@ def planned(org, make_member):
 
 def test_the_rows_are_the_orms(org, planned):
     with tenant_scope(org.id):
-        shown, producer = page.producer_or_404(planned), _orm_producer(planned)
+        shown, producer = page.producer_page(planned).producer, _orm_producer(planned)
         assert shown == tuple(getattr(producer, f) for f in page.ShownProducer._fields)
         assert shown.sectors == ["agriculture", "crafts", "livestock"]
         programs = page.programs()
@@ -153,7 +153,6 @@ def test_the_page_is_printed_as_with_the_orms_rows(
     url = f"/o/acme/producers/{planned}"
     html = client.get(url).get_data(as_text=True)
     assert html.count("&lt;b&gt;&#34;x&#34; &amp; y&#39;s&lt;/b&gt;") >= 5 and MARKUP not in html
-    monkeypatch.setattr(page, "producer_or_404", _orm_producer)
     monkeypatch.setattr(page, "page_reads", _orm_page_reads)
     assert _csrf_free(client.get(url).get_data(as_text=True)) == _csrf_free(html)
 
@@ -163,6 +162,7 @@ def _orm_page_reads(producer_id: int) -> page.PageReads:
     programs = _orm_programs()
     purchases, totals = impact.ledger(producer_id)
     return page.PageReads(
+        _orm_producer(producer_id),
         programs,
         _orm_plans(producer_id, programs),
         impact.month_figures(producer_id),
@@ -186,17 +186,18 @@ def test_another_organizations_rows_never_appear(org, other_org, planned):
     with tenant_scope(other_org.id):
         for ident in (planned, 0, 2**31):
             with pytest.raises(NotFound):
-                page.producer_or_404(ident)
+                page.producer_page(ident)
         theirs = factories.make_program(other_org, name="Theirs")
         db.session.flush()
         assert [p.id for p in page.programs()] == [theirs.id]
         assert not ours & {p.id for p in page.programs()}
         assert page.page_reads(planned).plans == []
         assert page.page_reads(planned).events == []
+        assert page.page_reads(planned).producer is None
     for read in (
         page.programs,
         lambda: page.page_reads(planned),
-        lambda: page.producer_or_404(planned),
+        lambda: page.producer_page(planned),
     ):
         with pytest.raises(TenantScopeError):
             read()
