@@ -8,20 +8,19 @@ from typing import Any
 
 from babel import dates as babel_dates
 from flask import Flask
-from flask.globals import _cv_app
 from flask_babel import (
     Domain,
     _get_format,
     format_decimal,
     get_locale,
     get_timezone,
-    get_translations,
 )
 from flask_babel import gettext as _
 from jinja2 import pass_eval_context
 from markupsafe import Markup, escape
 
 from inclusive.audit.models import AuditEvent
+from inclusive.babelcache import _babel_state, _locale_name, translations
 from inclusive.consents.services import scope_list
 from inclusive.impact import services as impact
 from inclusive.impact.models import VIABILITY_FACTORS, EconomicSnapshot, ViabilityAssessment
@@ -34,50 +33,6 @@ from inclusive.programs.models import CounterpartKind, ProgramKind, ProgramStatu
 from inclusive.programs.services import COUNTERPART_LABELS, STATUS_LABELS
 
 _LABELS: dict[tuple[str, int, Any], str] = {}
-
-
-def translations() -> Any:
-    """Flask-Babel's translations of the current locale, looked up once per request.
-
-    ``flask_babel.get_translations`` walks the ``g`` proxy a dozen times at every call (a
-    page calls it a hundred times). The result is kept beside Flask-Babel's own state,
-    with the locale object it was found for: ``force_locale`` and ``refresh`` replace that
-    object, so a forced or refreshed locale is looked up again.
-    """
-    state = _babel_state()
-    if state is not None:
-        cached = state.__dict__.get("_inclusive_translations")
-        if (
-            cached is not None
-            and cached[0] is state.__dict__.get("babel_locale")
-            and cached[1] is state.__dict__.get("babel_domain")
-        ):
-            return cached[2]
-    found = get_translations()
-    state = _babel_state()
-    if state is not None:
-        key = (state.__dict__.get("babel_locale"), state.__dict__.get("babel_domain"))
-        state._inclusive_translations = (*key, found)
-    return found
-
-
-def _babel_state() -> Any:
-    ctx = _cv_app.get(None)
-    return ctx.g.__dict__.get("_flask_babel") if ctx is not None else None
-
-
-def _locale_name() -> str:
-    """The current locale's name, found once per request (and again under force_locale)."""
-    state = _babel_state()
-    if state is not None:
-        cached = state.__dict__.get("_inclusive_locale_name")
-        if cached is not None and cached[0] is state.__dict__.get("babel_locale"):
-            return cached[1]
-    name = str(get_locale())
-    state = _babel_state()
-    if state is not None:
-        state._inclusive_locale_name = (state.__dict__.get("babel_locale"), name)
-    return name
 
 
 def _label(labels: dict, enum: type, value: Any) -> str:

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import StringField
 from wtforms.validators import InputRequired, Length
 
+from inclusive.babelcache import lazy_gettext as _l
 from inclusive.referrals.endpoints import MAX_TOKEN_NAME
 
 

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import EmailField, PasswordField, SelectChoice, SelectField, StringField
 from wtforms.validators import Email, EqualTo, InputRequired, Length, Optional
 
+from inclusive.babelcache import lazy_gettext as _l
 from inclusive.choices import language_choices
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileField
 from wtforms import (
@@ -16,6 +15,7 @@ from wtforms import (
 from wtforms.validators import InputRequired, Length, Optional
 from wtforms.widgets import CheckboxInput, ListWidget
 
+from inclusive.babelcache import lazy_gettext as _l
 from inclusive.consents.models import ConsentMethod, ConsentScope
 from inclusive.consents.services import METHOD_LABELS, SCOPE_LABELS, TEXT_VERSIONS
 

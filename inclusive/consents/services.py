@@ -12,12 +12,12 @@ from typing import Any, NamedTuple
 from flask import current_app
 from flask_babel import format_date
 from flask_babel import gettext as _
-from flask_babel import lazy_gettext as _l
 from sqlalchemy import Select, bindparam, select
 from werkzeug.datastructures import FileStorage
 
 from inclusive.audit.services import record
 from inclusive.auth.models import User
+from inclusive.babelcache import lazy_gettext as _l
 from inclusive.consents.models import Consent, ConsentMethod, ConsentScope, ConsentState
 from inclusive.extensions import db
 from inclusive.milestones.evidence import DEFAULT_MAX_BYTES, sniff

@@ -11,12 +11,12 @@ from decimal import ROUND_HALF_UP, Decimal, DecimalException
 from typing import Any, NamedTuple
 
 from flask_babel import gettext as _
-from flask_babel import lazy_gettext as _l
 from sqlalchemy import Integer, Select, bindparam, cast, func, select
 from sqlalchemy.orm import joinedload
 
 from inclusive.audit.services import record
 from inclusive.auth.models import User
+from inclusive.babelcache import lazy_gettext as _l
 from inclusive.extensions import db
 from inclusive.impact.models import (
     VIABILITY_FACTORS,

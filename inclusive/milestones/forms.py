@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileField, MultipleFileField
 from wtforms import SelectChoice, SelectField, StringField, TextAreaField
 from wtforms.validators import InputRequired, Length, Optional
 
+from inclusive.babelcache import lazy_gettext as _l
 from inclusive.milestones.models import EnrollmentState, MilestoneStatus
 from inclusive.milestones.services import MILESTONE_LABELS, STATE_LABELS
 from inclusive.producers.widgets import FastSelect

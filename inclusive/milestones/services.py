@@ -8,10 +8,10 @@ from datetime import date, timedelta
 from typing import TYPE_CHECKING
 
 from flask_babel import gettext as _
-from flask_babel import lazy_gettext as _l
 from sqlalchemy import and_, case, delete, func, select, update
 
 from inclusive.audit.services import record
+from inclusive.babelcache import lazy_gettext as _l
 from inclusive.extensions import db
 from inclusive.milestones import stats
 from inclusive.milestones.models import (

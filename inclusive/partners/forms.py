@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import SelectChoice, SelectField, StringField, TextAreaField
 from wtforms.validators import Length, Optional
 
+from inclusive.babelcache import lazy_gettext as _l
 from inclusive.choices import country_choices
 from inclusive.partners.services import KIND_LABELS
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from flask_babel import gettext as _
-from flask_babel import lazy_gettext as _l
 from sqlalchemy import func, or_, select
 
 from inclusive.auth.models import User
+from inclusive.babelcache import lazy_gettext as _l
 from inclusive.extensions import db
 from inclusive.partners.models import (
     CapitalPartner,

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import (
     BooleanField,
@@ -15,6 +14,7 @@ from wtforms import (
 )
 from wtforms.validators import InputRequired, Length, NumberRange, Optional
 
+from inclusive.babelcache import lazy_gettext as _l
 from inclusive.choices import enum_options
 from inclusive.producers.services import GENDER_LABELS, KIND_LABELS, SECTOR_LABELS
 from inclusive.producers.widgets import CachedTranslationsMeta, FastSelect

@@ -16,7 +16,6 @@ from flask import (
     url_for,
 )
 from flask_babel import gettext as _
-from flask_babel import lazy_gettext as _l
 from flask_babel import ngettext
 from flask_login import current_user
 from flask_wtf import FlaskForm
@@ -26,6 +25,7 @@ from werkzeug.exceptions import RequestEntityTooLarge
 from wtforms import BooleanField, SelectField
 from wtforms.validators import InputRequired
 
+from inclusive.babelcache import lazy_gettext as _l
 from inclusive.errors import render_error
 from inclusive.extensions import db
 from inclusive.producers import imports

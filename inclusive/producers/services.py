@@ -10,10 +10,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from flask_babel import gettext as _
-from flask_babel import lazy_gettext as _l
 from sqlalchemy import Integer, Select, and_, bindparam, exists, func, or_, select
 
 from inclusive.audit.services import record
+from inclusive.babelcache import lazy_gettext as _l
 from inclusive.extensions import db
 from inclusive.milestones.models import Enrollment
 from inclusive.producers.models import Gender, Producer, ProducerKind, ProducerSector, Sector

@@ -8,12 +8,12 @@ from typing import Any
 
 from flask import flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
-from flask_babel import lazy_gettext as _l
 from flask_babel import ngettext
 from flask_login import current_user
 from markupsafe import Markup, escape
 from sqlalchemy import select
 
+from inclusive.babelcache import lazy_gettext as _l
 from inclusive.csvexport import csv_download
 from inclusive.extensions import db
 from inclusive.fieldcache import csrf_field, shown_form
@@ -26,7 +26,9 @@ from inclusive.presentation import (
     datetime_formatter,
     describe_event,
     milestone_label,
+    money,
     producer_kind_label,
+    reproduction_label,
     sector_labels,
     translations,
 )
@@ -262,6 +264,7 @@ def _producer_page(reads: page.PageReads) -> dict[str, Any]:
             enrollments, day, url_for("plans.milestone", milestone_id=0).removesuffix("0")
         ),
         "timeline_items": _timeline_items(events),
+        "figure_rows": _figure_rows(rows, history),
     }
 
 
@@ -296,6 +299,33 @@ def _milestone_items(
             )
         items[plan.id] = Markup("".join(parts))  # noqa: S704 (every value above is escaped)
     return items
+
+
+def _figure_rows(snapshots: list[Any], history: list[Any]) -> Markup:
+    """The figures table's rows, newest month first, as the template's loop printed them,
+    byte for byte: each value escaped once (seven amounts a month)."""
+    parts = []
+    for s, h in zip(reversed(snapshots), reversed(history), strict=True):
+        amounts = "".join(
+            f'<td class="num">{escape(money(value))}</td>'
+            for value in (
+                s.sales,
+                s.costs,
+                s.household_withdrawals,
+                s.reinvestment,
+                s.assets,
+                s.debt,
+            )
+        )
+        status = escape(h.status)
+        parts.append(
+            f"\n        \n        <tr><td>{escape(s.month.strftime('%Y-%m'))}</td>{amounts}"
+            f'<td class="num">{escape(s.employees)}</td>'
+            f'<td><span class="badge repro-{status}">{escape(reproduction_label(h.status))}'
+            f"</span></td><td><small>{escape(s.entered_by.name) if s.entered_by else ''}"
+            "</small></td></tr>\n      "
+        )
+    return Markup("".join(parts))  # noqa: S704 (every value above is escaped)
 
 
 def _timeline_items(events: list[page.TimelineEvent]) -> Markup:

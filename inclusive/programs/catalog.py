@@ -10,8 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from flask_babel import LazyString
-from flask_babel import lazy_gettext as _l
 
+from inclusive.babelcache import lazy_gettext as _l
 from inclusive.programs.models import ProgramKind
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import (
     BooleanField,
@@ -16,6 +15,7 @@ from wtforms import (
 )
 from wtforms.validators import Email, InputRequired, Length, NumberRange, Optional
 
+from inclusive.babelcache import lazy_gettext as _l
 from inclusive.choices import enum_options
 from inclusive.producers.widgets import FastSelect
 from inclusive.programs.catalog import KIND_LABELS

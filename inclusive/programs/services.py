@@ -8,10 +8,10 @@ from typing import Any
 
 from flask_babel import force_locale
 from flask_babel import gettext as _
-from flask_babel import lazy_gettext as _l
 from sqlalchemy import func, select
 
 from inclusive.audit.services import record
+from inclusive.babelcache import lazy_gettext as _l
 from inclusive.extensions import db
 from inclusive.milestones import services as plans
 from inclusive.milestones import stats

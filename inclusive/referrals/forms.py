@@ -6,11 +6,11 @@ Choices are filled by the views and checked by the services, which say why they 
 from __future__ import annotations
 
 from flask_babel import gettext as _
-from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import DateField, SelectChoice, SelectField, StringField, TextAreaField
 from wtforms.validators import InputRequired, Length, Optional
 
+from inclusive.babelcache import lazy_gettext as _l
 from inclusive.partners.models import Product
 
 

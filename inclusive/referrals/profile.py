@@ -15,9 +15,9 @@ from datetime import date
 from typing import Any
 
 from flask_babel import gettext as _
-from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
 
+from inclusive.babelcache import lazy_gettext as _l
 from inclusive.consents.models import Consent, ConsentScope
 from inclusive.extensions import db
 from inclusive.impact import services as impact

@@ -16,12 +16,12 @@ from decimal import Decimal
 from typing import Any, NamedTuple
 
 from flask_babel import gettext as _
-from flask_babel import lazy_gettext as _l
 from flask_babel import lazy_pgettext
 from sqlalchemy import Select, bindparam, func, select
 
 from inclusive.audit.services import record
 from inclusive.auth.models import User
+from inclusive.babelcache import lazy_gettext as _l
 from inclusive.consents.models import Consent
 from inclusive.consents.services import missing_for, scope_list, valid_consent_for
 from inclusive.extensions import db

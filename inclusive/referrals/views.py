@@ -13,11 +13,11 @@ from typing import Any
 
 from flask import flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
-from flask_babel import lazy_gettext as _l
 from sqlalchemy import case, func, select
 from wtforms import SelectChoice
 
 from inclusive.auth.sessions import acting_user
+from inclusive.babelcache import lazy_gettext as _l
 from inclusive.consents.services import scope_list, valid_consent_for
 from inclusive.extensions import db
 from inclusive.impact import services as impact

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import EmailField, SelectChoice, SelectField, StringField
 from wtforms.validators import Email, InputRequired, Length, Optional
 
 from inclusive.auth.forms import AccountMixin, NewPasswordMixin, PersonMixin
+from inclusive.babelcache import lazy_gettext as _l
 from inclusive.choices import country_choices, currency_choices, language_choices
 from inclusive.tenancy.roles import ROLE_LABELS
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-from flask_babel import lazy_gettext as _l
+from inclusive.babelcache import lazy_gettext as _l
 
 
 class Role(StrEnum):
