@@ -177,7 +177,11 @@ def _register_template_helpers(app: Flask) -> None:
 
     def my_memberships() -> list[Any]:
         if "my_memberships" not in g:
-            g.my_memberships = memberships_of(current_user) if current_user.is_authenticated else []
+            if not current_user.is_authenticated:
+                g.my_memberships = []
+            else:  # as the login read found them (load_session), else read now
+                found = g.pop("session_memberships", None)
+                g.my_memberships = found if found is not None else memberships_of(current_user)
         return g.my_memberships
 
     from inclusive.presentation import register_presentation

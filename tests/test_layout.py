@@ -242,3 +242,16 @@ def test_a_shown_form_has_no_token_of_its_own_and_the_page_prints_one(app, monke
         )
         without, with_form = button.split("|")
         assert without == with_form and fieldcache.csrf_field() in without
+
+
+def test_a_page_outside_an_organization_lists_the_users_organizations(client, org, login_as):
+    # The header's switcher on /account takes the memberships of the login read.
+    user = login_as("viewer")
+    other = factories.OrganizationFactory(slug="beta", name="Beta <Coop>", default_language="en")
+    with tenant_scope(other.id):
+        factories.MembershipFactory(user=user, organization=other, role="admin")
+    db.session.commit()
+    page = client.get("/account").get_data(as_text=True)
+    switcher = page[page.index('<details class="menu switcher">') : page.index("usermenu")]
+    assert 'href="/o/acme/"' in switcher and 'href="/o/beta/"' in switcher
+    assert '<a href="/o/beta/">Beta &lt;Coop&gt; <small>Administrator</small></a>' in switcher
