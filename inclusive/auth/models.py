@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 from datetime import datetime
+from typing import Any
 
 from flask_login import UserMixin
 from sqlalchemy import ForeignKey, String
@@ -13,7 +14,23 @@ from inclusive.extensions import db
 from inclusive.timeutil import utcnow
 
 
-class User(UserMixin, db.Model):
+class LoginMixin(UserMixin):
+    """What Flask-Login asks of a user: the entity, and the signed-in user of a request
+    (``auth.sessions.SignedInUser``). Flask-Login keeps the session key, not the user id."""
+
+    active: bool
+    # Set by the session loader: the login session this request is authenticated by.
+    auth_session: Any = None  # not a column
+
+    @property
+    def is_active(self) -> bool:  # Flask-Login
+        return self.active
+
+    def get_id(self) -> str | None:
+        return self.auth_session.key if self.auth_session is not None else None
+
+
+class User(LoginMixin, db.Model):
     """A person who logs in: staff now, partner staff and producers later."""
 
     __tablename__ = "users"
@@ -27,16 +44,6 @@ class User(UserMixin, db.Model):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     password_changed_at: Mapped[datetime] = mapped_column(default=utcnow)
     last_login_at: Mapped[datetime | None]
-
-    # Set by the session loader: the login session this request is authenticated by.
-    auth_session = None  # AuthSession | None; not a column
-
-    @property
-    def is_active(self) -> bool:  # Flask-Login
-        return self.active
-
-    def get_id(self) -> str | None:  # Flask-Login stores the session key, not the user id
-        return self.auth_session.key if self.auth_session is not None else None
 
     def __repr__(self) -> str:
         return f"<User {self.email}>"

@@ -13,11 +13,11 @@ from typing import Any, NamedTuple
 
 from flask import Flask, Request, abort, g, has_request_context, request, session
 from flask.sessions import SecureCookieSession, SecureCookieSessionInterface, SessionMixin
-from flask_login import UserMixin, current_user, login_user, logout_user
+from flask_login import current_user, login_user, logout_user
 from itsdangerous import BadSignature
 from sqlalchemy import bindparam, delete, exists, select
 
-from inclusive.auth.models import AuthSession, User, hash_session_key
+from inclusive.auth.models import AuthSession, LoginMixin, User, hash_session_key
 from inclusive.extensions import db
 from inclusive.partners.models import PartnerMembership
 from inclusive.tenancy.models import Membership, Organization
@@ -81,7 +81,7 @@ class MembershipRef(NamedTuple):
         return Role(self.role)
 
 
-class SignedInUser(UserMixin):
+class SignedInUser(LoginMixin):
     """The user of the request's login session, as one Core read found them: what the pages
     show and check (id, e-mail, name, language, whether active) and the session.
 
@@ -91,20 +91,11 @@ class SignedInUser(UserMixin):
     (as an actor, a recorder, an inviter), takes :func:`acting_user`: the entity, read by
     its primary key once per request, only by the requests that need it."""
 
-    __slots__ = ("active", "auth_session", "email", "id", "locale", "name")
-
     def __init__(
         self, id: int, email: str, name: str, locale: str | None, active: bool, session: SessionRef
     ) -> None:
         self.id, self.email, self.name, self.locale, self.active = id, email, name, locale, active
-        self.auth_session: SessionRef | None = session
-
-    @property
-    def is_active(self) -> bool:  # Flask-Login
-        return self.active
-
-    def get_id(self) -> str | None:  # Flask-Login stores the session key, not the user id
-        return self.auth_session.key if self.auth_session is not None else None
+        self.auth_session = session
 
     def __repr__(self) -> str:
         return f"<SignedInUser {self.email}>"
