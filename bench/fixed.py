@@ -15,7 +15,9 @@ from flask.templating import _render
 
 from inclusive.tenancy.web import org_blueprint
 
-LAYOUT = '{% extends "base.html" %}{% block title %}-{% endblock %}{% block content %}-{% endblock %}'
+LAYOUT = (
+    '{% extends "base.html" %}{% block title %}-{% endblock %}{% block content %}-{% endblock %}'
+)
 
 
 def register(app: Flask) -> None:

@@ -85,9 +85,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _count(url: str, n: int, pages: list[str], directory: Path) -> int:
-    from bench import common
+    from bench import common, fixed
     from bench.queries import logged_in_client, page_paths
-    from bench import fixed
     from bench.reference import bp
 
     helper = ctypes.CDLL(str(_helper(directory)))

@@ -170,7 +170,7 @@ def _register_template_helpers(app: Flask) -> None:
 
     from inclusive.choices import LANGUAGE_NAMES
     from inclusive.fieldcache import csrf_field, field_html
-    from inclusive.layout import header_menus, page_chrome
+    from inclusive.layout import page_chrome
     from inclusive.tenancy.roles import Permission, Role
     from inclusive.tenancy.services import memberships_of
     from inclusive.tenancy.web import can
@@ -194,10 +194,8 @@ def _register_template_helpers(app: Flask) -> None:
         role_label=lambda role: Role(role).label,
         roles=list(Role),
         my_memberships=my_memberships,
-        header_menus=header_menus,
         page_chrome=page_chrome,
         field_html=field_html,
         csrf_field=csrf_field,
         language_names=LANGUAGE_NAMES,
-        dev_mail_enabled=lambda: "dev" in app.blueprints,
     )

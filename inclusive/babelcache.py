@@ -11,35 +11,48 @@ nothing of the platform's, so that forms and services can use it.
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from flask.globals import _cv_app
 from flask_babel import get_locale, get_translations
 from flask_babel.speaklater import LazyString
+
+T = TypeVar("T")
 
 
 def translations() -> Any:
     """Flask-Babel's translations of the current locale, looked up once per request.
 
     ``flask_babel.get_translations`` walks the ``g`` proxy a dozen times at every call (a
-    page calls it a hundred times). The result is kept beside Flask-Babel's own state,
-    with the locale object it was found for: ``force_locale`` and ``refresh`` replace that
-    object, so a forced or refreshed locale is looked up again.
-    """
+    page calls it a hundred times)."""
+    return request_cached("_inclusive_translations", get_translations, _locale_and_domain)
+
+
+def _locale_name() -> str:
+    """The current locale's name, found once per request (and again under force_locale)."""
+    return request_cached("_inclusive_locale_name", _current_locale_name, _locale)
+
+
+def _current_locale_name() -> str:
+    return str(get_locale())
+
+
+def request_cached(name: str, compute: Callable[[], T], key_of: Callable[[Any], tuple]) -> T:
+    """``compute()``, kept beside Flask-Babel's request state under ``name`` with the key
+    it was found for (``key_of(state)``: the locale object, and the domain where it
+    matters). ``force_locale`` and ``refresh`` replace those objects, so a forced or
+    refreshed locale is looked up again. Outside a request, computed at each call."""
     state = _babel_state()
     if state is not None:
-        cached = state.__dict__.get("_inclusive_translations")
-        if (
-            cached is not None
-            and cached[0] is state.__dict__.get("babel_locale")
-            and cached[1] is state.__dict__.get("babel_domain")
-        ):
-            return cached[2]
-    found = get_translations()
-    state = _babel_state()
+        cached = state.__dict__.get(name)
+        # (a tuple compares its items by identity first: the same objects match at once)
+        if cached is not None and cached[0] == key_of(state):
+            return cached[1]
+    found = compute()
+    state = _babel_state()  # (the lookup may have created Flask-Babel's state)
     if state is not None:
-        key = (state.__dict__.get("babel_locale"), state.__dict__.get("babel_domain"))
-        state._inclusive_translations = (*key, found)
+        setattr(state, name, (key_of(state), found))
     return found
 
 
@@ -48,18 +61,12 @@ def _babel_state() -> Any:
     return ctx.g.__dict__.get("_flask_babel") if ctx is not None else None
 
 
-def _locale_name() -> str:
-    """The current locale's name, found once per request (and again under force_locale)."""
-    state = _babel_state()
-    if state is not None:
-        cached = state.__dict__.get("_inclusive_locale_name")
-        if cached is not None and cached[0] is state.__dict__.get("babel_locale"):
-            return cached[1]
-    name = str(get_locale())
-    state = _babel_state()
-    if state is not None:
-        state._inclusive_locale_name = (state.__dict__.get("babel_locale"), name)
-    return name
+def _locale(state: Any) -> tuple:
+    return (state.__dict__.get("babel_locale"),)
+
+
+def _locale_and_domain(state: Any) -> tuple:
+    return (state.__dict__.get("babel_locale"), state.__dict__.get("babel_domain"))
 
 
 def gettext(string: str, /, **variables: Any) -> str:

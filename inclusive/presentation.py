@@ -20,7 +20,7 @@ from jinja2 import pass_eval_context
 from markupsafe import Markup, escape
 
 from inclusive.audit.models import AuditEvent
-from inclusive.babelcache import _babel_state, _locale_name, translations
+from inclusive.babelcache import _locale_name, request_cached, translations
 from inclusive.consents.services import scope_list
 from inclusive.impact import services as impact
 from inclusive.impact.models import VIABILITY_FACTORS, EconomicSnapshot, ViabilityAssessment
@@ -366,20 +366,11 @@ class RequestCachedDomain(Domain):
     """
 
     def get_translations(self) -> Any:
-        state = _babel_state()
-        if state is not None:
-            cached = state.__dict__.get("_inclusive_domain_translations")
-            if (
-                cached is not None
-                and cached[0] is state.__dict__.get("babel_locale")
-                and cached[1] is self
-            ):
-                return cached[2]
-        found = super().get_translations()
-        state = _babel_state()
-        if state is not None:
-            state._inclusive_domain_translations = (state.__dict__.get("babel_locale"), self, found)
-        return found
+        return request_cached(
+            "_inclusive_domain_translations",
+            super().get_translations,
+            lambda state: (state.__dict__.get("babel_locale"), self),
+        )
 
 
 @pass_eval_context
@@ -448,7 +439,6 @@ def register_presentation(app: Flask) -> None:
         figure_series=figure_series,
         line_chart=line_chart,
         score_chart=score_chart,
-        describe_event=describe_event,
         next_states=next_states,
     )
     app.jinja_env.filters["sector_label"] = lambda v: _label(producers.SECTOR_LABELS, Sector, v)

@@ -9,7 +9,7 @@ import pytest
 from flask import render_template_string
 from flask_babel import force_locale, format_datetime
 
-from inclusive.presentation import datetime_formatter
+from inclusive.presentation import datetime_formatter, describe_event
 from inclusive.producers import page
 from inclusive.producers.views import _timeline_items
 
@@ -47,7 +47,7 @@ def _events() -> list[page.TimelineEvent]:
 def test_the_items_are_printed_as_the_former_loop(app, locale):
     events = _events()
     with app.test_request_context("/"), force_locale(locale):
-        former = render_template_string(FORMER_LOOP, events=events)
+        former = render_template_string(FORMER_LOOP, events=events, describe_event=describe_event)
         assert str(_timeline_items(events)) == former
         assert MARKUP not in former and "&lt;b&gt;" in former
         assert str(_timeline_items([])) == ""
